@@ -1,0 +1,40 @@
+# sipswitch: `make run` starts the switch, `make test` checks everything.
+# Both create the virtual environment and install what they need on a fresh Debian machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck pytest bench debs clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/sipswitch serve
+
+debs:
+	@bash scripts/ensure-debs.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: debs $(STAMP) lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.parse_bench
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Allow ``python -m sipswitch``."""
+
+from sipswitch.cli import main
+
+raise SystemExit(main())

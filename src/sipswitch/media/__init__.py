@@ -1,0 +1,1 @@
+"""The pure media core: RTP/RTCP, G.711, RFC 4733 events."""
