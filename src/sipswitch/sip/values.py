@@ -54,10 +54,8 @@ class Via:
     @property
     def is_rfc3261_branch(self) -> bool:
         """Whether the branch has the magic cookie and something after it (§8.1.1.7)."""
-        branch = self.branch
-        return (
-            bool(branch) and branch.startswith(BRANCH_COOKIE) and len(branch) > len(BRANCH_COOKIE)
-        )
+        branch = self.branch or ""
+        return branch.startswith(BRANCH_COOKIE) and len(branch) > len(BRANCH_COOKIE)
 
     def with_param(self, name: str, value: str | None = None) -> Via:
         return replace(self, params=set_param(self.params, name, value))
