@@ -20,6 +20,7 @@ from sipswitch.sip.grammar import (
 from sipswitch.sip.uri import Params, SipUri, Uri, parse_uri
 
 _DISPLAY_TOKEN_CHARS = TOKEN_CHARS | frozenset(WS)
+_ADDR_SPEC_FORBIDDEN = frozenset("?, \t")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ class Address:
         name = ""
         if self.display_name:
             dn = self.display_name
-            name = (dn if all(ch in TOKEN_CHARS for ch in dn) else quote(dn)) + " "
+            name = (dn if TOKEN_CHARS.issuperset(dn) else quote(dn)) + " "
         return f"{name}<{self.uri}>{format_params(self.params)}"
 
 
@@ -84,7 +85,7 @@ def parse_address(text: str) -> Address:
                 if quoted_end(head, 0) != len(head):
                     raise SipParseError("Malformed display name")
                 display = unquote(head)
-            elif all(ch in _DISPLAY_TOKEN_CHARS for ch in head):
+            elif _DISPLAY_TOKEN_CHARS.issuperset(head):
                 display = " ".join(head.split())
             else:
                 raise SipParseError("Malformed display name (quote it)")
@@ -101,7 +102,7 @@ def parse_address(text: str) -> Address:
         # and it may not carry '?' headers or ',' (they would be ambiguous).
         uri_text, semi, param_text = text.partition(";")
         uri_text = uri_text.rstrip(WS)
-        if any(ch in uri_text for ch in "?, \t"):
+        if not _ADDR_SPEC_FORBIDDEN.isdisjoint(uri_text):
             raise SipParseError("URI with headers or spaces must be in <>")
         uri = parse_uri(uri_text)
         rest = ";" + param_text if semi else ""

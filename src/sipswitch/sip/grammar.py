@@ -9,11 +9,12 @@ from sipswitch.sip.errors import SipParseError
 #: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
 TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-.!%*_+`'~")
 WS = " \t"
+_BAD_PARAM_VALUE = frozenset(' \t"<>,')
 
 
 def is_token(text: str) -> bool:
     """Whether ``text`` is a non-empty RFC 3261 token."""
-    return bool(text) and all(ch in TOKEN_CHARS for ch in text)
+    return bool(text) and TOKEN_CHARS.issuperset(text)
 
 
 def quote(text: str) -> str:
@@ -104,7 +105,7 @@ def unescape(text: str) -> str:
 
 def escape(text: str, safe: frozenset[str]) -> str:
     """Percent-encode every character of ``text`` not in ``safe`` (UTF-8 octets)."""
-    if all(ch in safe for ch in text):
+    if safe.issuperset(text):
         return text
     out: list[str] = []
     for ch in text:
@@ -137,7 +138,7 @@ def parse_params(text: str, what: str) -> tuple[tuple[str, str | None], ...]:
             if value.startswith('"'):
                 if quoted_end(value, 0) != len(value):
                     raise SipParseError(f"Bad quoted parameter value in {what}")
-            elif not value or any(ch in ' \t"<>,' for ch in value):
+            elif not value or not _BAD_PARAM_VALUE.isdisjoint(value):
                 raise SipParseError(f"Bad parameter value in {what}")
             out.append((name, value))
         else:

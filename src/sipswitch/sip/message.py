@@ -67,6 +67,13 @@ def header_key(name: str) -> str:
     return COMPACT.get(key, key)
 
 
+#: precomputed keys of the names the core asks for on every message
+_KEYS = {
+    n: header_key(n)
+    for n in ("Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Expires",
+              "Route", "Record-Route", "Content-Type", "Content-Length")
+}  # fmt: skip
+
 Header = tuple[str, str, str]  # (key, name as written, value)
 
 
@@ -83,7 +90,7 @@ class Message:
     # -- raw access -------------------------------------------------------------------------
     def get(self, name: str) -> str | None:
         """The first field value of ``name`` (any form, case-insensitive), or None."""
-        key = header_key(name)
+        key = _KEYS.get(name) or header_key(name)
         for k, _, v in self.headers:
             if k == key:
                 return v

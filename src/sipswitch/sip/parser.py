@@ -21,8 +21,15 @@ from sipswitch.sip.uri import AbsoluteUri, SipUri
 #: Default cap on one message (headers + body); Kamailio's default is 16 KB per datagram.
 MAX_MESSAGE_SIZE = 65535
 _FOLD = re.compile(r"\r?\n[ \t]+")
-_SINGLETONS = ("call-id", "cseq", "from", "to", "max-forwards", "content-length")
-_MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+#: headers that may appear once (Content-Length duplicates are judged by value when framing)
+_SINGLETONS = ("call-id", "cseq", "from", "to", "max-forwards")
+_MANDATORY = (
+    ("Via", "via"),
+    ("From", "from"),
+    ("To", "to"),
+    ("Call-ID", "call-id"),
+    ("CSeq", "cseq"),
+)
 
 
 def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request | Response:
@@ -158,17 +165,16 @@ def validate_response(response: Response) -> None:
 
 def _validate_common(message: Message) -> None:
     try:
-        for name in _MANDATORY:
-            if name not in message:
-                raise SipParseError(f"Missing {name} header")
         counts: dict[str, int] = {}
         for key, _, _ in message.headers:
-            if key in _SINGLETONS:
-                counts[key] = counts.get(key, 0) + 1
-        for key, count in counts.items():
-            if count > 1 and key != "content-length":
+            counts[key] = counts.get(key, 0) + 1
+        for name, key in _MANDATORY:
+            if key not in counts:
+                raise SipParseError(f"Missing {name} header")
+        for key in _SINGLETONS:
+            if counts.get(key, 0) > 1:
                 raise SipParseError(f"Multiple {key} headers")
-        message.cseq  # noqa: B018
+        message.cseq  # noqa: B018 - parse for validity
         message.top_via  # noqa: B018
         message.from_  # noqa: B018
         message.to  # noqa: B018

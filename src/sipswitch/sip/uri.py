@@ -10,7 +10,6 @@ from sipswitch.sip.grammar import (
     escape,
     format_params,
     get_param,
-    has_param,
     set_param,
     unescape,
 )
@@ -27,6 +26,8 @@ _PARAM_CHARS = _UNRESERVED | frozenset("[]/:&+$%")
 _HEADER_CHARS = _UNRESERVED | frozenset("[]/?:+$%=")
 _HOST_CHARS = frozenset(_ALNUM + "-.")
 _SCHEME_CHARS = frozenset(_ALNUM + "+-.")
+_IPV6_CHARS = frozenset(string.hexdigits + ":.")
+_TEL_CHARS = frozenset("0123456789-.()*#ABCDabcdpwPW")
 _BAD_URI_CHARS = frozenset(' \t\r\n<>"')
 #: parameters whose presence in only one of two URIs makes them differ (§19.1.4)
 _SIGNIFICANT = ("user", "ttl", "method", "maddr", "transport")
@@ -49,12 +50,16 @@ class SipUri:
     headers: tuple[tuple[str, str], ...] = ()
 
     def param(self, name: str) -> str | None:
-        """Unescaped value of a URI parameter; ``""`` for a flag; None when absent."""
-        value = get_param(self.params, name)
-        return None if value is None else unescape(value)
+        """Unescaped value of a URI parameter (names compared unescaped, case-insensitively);
+        ``""`` for a flag; None when absent."""
+        lname = name.lower()
+        for n, v in self.params:
+            if unescape(n).lower() == lname:
+                return "" if v is None else unescape(v)
+        return None
 
     def has_param(self, name: str) -> bool:
-        return has_param(self.params, name)
+        return self.param(name) is not None
 
     def with_param(self, name: str, value: str | None = None) -> SipUri:
         return replace(self, params=set_param(self.params, name, value))
@@ -186,7 +191,7 @@ Uri = SipUri | TelUri | AbsoluteUri
 
 
 def _param_map(params: Params) -> dict[str, str | None]:
-    return {n.lower(): (None if v is None else unescape(v).lower()) for n, v in params}
+    return {unescape(n).lower(): (None if v is None else unescape(v).lower()) for n, v in params}
 
 
 def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -196,12 +201,12 @@ def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
 def parse_uri(text: str) -> Uri:
     """Parse any absolute URI; SIP/SIPS and tel are parsed fully, others kept opaque."""
     scheme, colon, rest = text.partition(":")
-    if not colon or not scheme or not all(ch in _SCHEME_CHARS for ch in scheme):
+    if not colon or not scheme or not _SCHEME_CHARS.issuperset(scheme):
         raise SipParseError("Malformed URI: no scheme")
     if not scheme[0].isalpha():
         raise SipParseError("Malformed URI: bad scheme")
     lscheme = scheme.lower()
-    if any(ch in _BAD_URI_CHARS for ch in rest):
+    if not _BAD_URI_CHARS.isdisjoint(rest):
         raise SipParseError("Malformed URI: illegal character")
     if lscheme in ("sip", "sips"):
         return _parse_sip(lscheme, rest)
@@ -246,7 +251,7 @@ def _parse_hostport(text: str) -> tuple[str, int | None]:
         if end < 0:
             raise SipParseError("Malformed URI: unterminated IPv6 reference")
         host = text[: end + 1]
-        if not all(ch in string.hexdigits or ch in ":." for ch in host[1:-1]) or len(host) < 4:
+        if not _IPV6_CHARS.issuperset(host[1:-1]) or len(host) < 4:
             raise SipParseError("Malformed URI: bad IPv6 reference")
         tail = text[end + 1 :]
         if tail and not tail.startswith(":"):
@@ -255,7 +260,7 @@ def _parse_hostport(text: str) -> tuple[str, int | None]:
     else:
         host, colon, port_text_ = text.partition(":")
         port_text = port_text_ if colon else None
-        if not host or not all(ch in _HOST_CHARS for ch in host):
+        if not host or not _HOST_CHARS.issuperset(host):
             raise SipParseError("Malformed URI: bad host")
     port = None
     if port_text is not None:
@@ -271,9 +276,9 @@ def _parse_uri_params(text: str) -> Params:
     out: list[tuple[str, str | None]] = []
     for item in text.split(";"):
         name, eq, value = item.partition("=")
-        if not name or not all(ch in _PARAM_CHARS for ch in name):
+        if not name or not _PARAM_CHARS.issuperset(name):
             raise SipParseError("Malformed URI: bad parameter")
-        if eq and not all(ch in _PARAM_CHARS for ch in value):
+        if eq and not _PARAM_CHARS.issuperset(value):
             raise SipParseError("Malformed URI: bad parameter value")
         out.append((name, value if eq else None))
     return tuple(out)
@@ -283,7 +288,7 @@ def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for item in text.split("&"):
         name, eq, value = item.partition("=")
-        if not name or not eq or not all(ch in _HEADER_CHARS for ch in name + value):
+        if not name or not eq or not _HEADER_CHARS.issuperset(name + value):
             raise SipParseError("Malformed URI: bad header")
         out.append((name, value))
     return tuple(out)
@@ -292,7 +297,7 @@ def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:
 def _parse_tel(rest: str) -> TelUri:
     number, semi, raw_params = rest.partition(";")
     body = number[1:] if number.startswith("+") else number
-    if not body or not all(ch in "0123456789-.()*#ABCDabcdpwPW" for ch in body):
+    if not body or not _TEL_CHARS.issuperset(body):
         raise SipParseError("Malformed tel URI: bad number")
     params = _parse_uri_params(raw_params) if semi else ()
     return TelUri(number, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, replace
 
 from sipswitch.sip.errors import SipParseError
@@ -19,6 +20,7 @@ from sipswitch.sip.uri import Params
 
 MAX_CSEQ = 2**32 - 1
 BRANCH_COOKIE = "z9hG4bK"
+_SENT_BY_HOST_CHARS = frozenset(string.ascii_letters + string.digits + "-._")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,7 @@ def _parse_sent_by(text: str) -> tuple[str, int | None]:
         host, colon, port_ = text.partition(":")
         host = host.strip(WS)
         port_text = port_.strip(WS) if colon else None
-        if not host or not all(ch.isalnum() or ch in "-._" for ch in host):
+        if not host or not _SENT_BY_HOST_CHARS.issuperset(host):
             raise SipParseError("Malformed Via: sent-by host")
     if port_text is None:
         return host, None
@@ -169,7 +171,7 @@ class ParamValue:
 def parse_param_value(value: str, name: str) -> ParamValue:
     head, semi, rest = value.partition(";")
     head = head.strip(WS)
-    if not head or any(ch in " \t" for ch in head):
+    if not head or " " in head or "\t" in head:
         raise SipParseError(f"Malformed {name}")
     return ParamValue(head, parse_params(rest, name) if semi else ())
 
