@@ -1,0 +1,1 @@
+"""Revisions, one module each, named ``NNNN_<slug>.py``."""
