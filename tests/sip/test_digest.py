@@ -424,6 +424,7 @@ def test_guard_forgets_expired_nonces() -> None:
     assert len(guard) == 50
     assert guard.check("fresh", NOW + 20, 1, NOW + 20) is AuthResult.OK
     assert len(guard) == 1
+    assert guard.check("n0", NOW, 2, NOW + 20) is AuthResult.STALE
     with pytest.raises(ValueError, match="positive"):
         NonceCountGuard(10.0, 0)
 

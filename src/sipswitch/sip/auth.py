@@ -27,7 +27,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
-_PARAM_NAME = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\*?")
 _HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
 # A bare value: RFC token characters plus the few that peers leave unquoted in practice
 # (base64 nonces, URIs). Never a comma, quote, backslash, whitespace or control character.
@@ -291,7 +290,7 @@ def _split(value: str) -> tuple[str, list[tuple[str, str]]]:
         if text[pos] == ",":  # empty list element, tolerated (RFC 7230 §7)
             pos += 1
             continue
-        name_match = _PARAM_NAME.match(text, pos)
+        name_match = _TOKEN.match(text, pos)
         if name_match is None:
             raise AuthParseError(f"expected an auth-param name at offset {pos}")
         name = name_match.group().lower()

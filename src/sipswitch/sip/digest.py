@@ -195,7 +195,10 @@ class NonceCountGuard:
         return len(self._seen)
 
     def check(self, nonce: str, issued_at: float, nc: int, now: float) -> AuthResult:
-        """Record ``nc`` for ``nonce`` if it is higher than any before; else REPLAY."""
+        """Record ``nc`` for ``nonce`` if it is higher than any before; else REPLAY (or STALE
+        for an expired or forgotten nonce)."""
+        if now - issued_at > self._lifetime:
+            return AuthResult.STALE
         self._expire(now)
         entry = self._seen.get(nonce)
         if entry is None:
