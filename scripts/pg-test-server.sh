@@ -60,10 +60,10 @@ stop() {
 run() {
   [ "${1:-}" = "--" ] && shift
   [ $# -gt 0 ] || { echo "usage: $0 run -- CMD..." >&2; exit 2; }
-  local dir url status=0
-  dir="$(mktemp -d /tmp/sipswitch-pg.XXXXXX)"
-  trap 'stop "$dir"' EXIT
-  url="$(start "$dir")"
+  local url status=0
+  RUN_DIR="$(mktemp -d /tmp/sipswitch-pg.XXXXXX)"
+  trap 'stop "$RUN_DIR"' EXIT
+  url="$(start "$RUN_DIR")"
   SIPSWITCH_TEST_PG_URL="$url" "$@" || status=$?
   return "$status"
 }

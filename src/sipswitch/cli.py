@@ -3,18 +3,112 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from sipswitch import __version__
+from sipswitch.config import ConfigError, Settings, Transport, describe, load_settings
+from sipswitch.config import redacted_database_url as _redact
+from sipswitch.storage import (
+    LOCAL_ALIAS,
+    NotFoundError,
+    Scope,
+    StorageError,
+    Store,
+    current_revision,
+    generate_password,
+    head_revision,
+    upgrade,
+)
+from sipswitch.storage.validation import parse_header_line
+
+ADMIN = Scope.system()
+DEMO_ACCOUNTS = ("101", "102")
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+class CommandError(Exception):
+    """A command cannot go on; the message is shown as is, exit status 1."""
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="TOML config file (default: $SIPSWITCH_CONFIG, else built-in defaults)",
+    )
     parser = argparse.ArgumentParser(prog="sipswitch", description=__doc__)
+    parser.add_argument("--config", metavar="PATH", help="TOML config file")
     parser.add_argument("--version", action="version", version=f"sipswitch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the SIP switch")
+    sub.add_parser("serve", help="run the SIP switch", parents=[common])
+
+    init = sub.add_parser(
+        "init", parents=[common], help="create the database, an admin and a demo customer"
+    )
+    init.add_argument("--admin-user", default="admin", help="admin login name (default: admin)")
+    init.add_argument("--demo-password", help="fixed password for the demo logins and accounts")
+    sub.add_parser("check-config", parents=[common], help="validate and print the configuration")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", parents=[common], help="migrate the schema to the newest revision")
+    db.add_parser("current", parents=[common], help="show the schema revision")
+
+    customer = sub.add_parser("customer", help="service logins")
+    customer_sub = customer.add_subparsers(dest="action", required=True)
+    add = customer_sub.add_parser("add", parents=[common], help="add a customer")
+    add.add_argument("username")
+    add.add_argument("--admin", action="store_true", help="an administrator (sees everything)")
+    add.add_argument("--email")
+    _password_option(add)
+    customer_sub.add_parser("list", parents=[common], help="list customers")
+
+    account = sub.add_parser("account", help="SIP accounts")
+    account_sub = account.add_subparsers(dest="action", required=True)
+    add = account_sub.add_parser("add", parents=[common], help="add a SIP account")
+    add.add_argument("aor", metavar="USER@DOMAIN", help="e.g. 103@local")
+    add.add_argument("--owner", required=True, help="owning customer's login name")
+    add.add_argument("--in-dialplan")
+    add.add_argument("--out-dialplan")
+    add.add_argument("--incoming-only", action="store_true")
+    add.add_argument("--no-nat-keepalive", action="store_true")
+    add.add_argument("--acl", action="append", default=[], metavar="NETWORK")
+    _password_option(add)
+    listing = account_sub.add_parser("list", parents=[common], help="list SIP accounts")
+    listing.add_argument("--owner")
+    passwd = account_sub.add_parser("passwd", parents=[common], help="set a SIP password")
+    passwd.add_argument("aor", metavar="USER@DOMAIN")
+    _password_option(passwd)
+
+    provider = sub.add_parser("provider", help="upstream SIP providers")
+    provider_sub = provider.add_subparsers(dest="action", required=True)
+    add = provider_sub.add_parser("add", parents=[common], help="add a provider")
+    add.add_argument("name", help="the name dial strings use: 555@NAME")
+    add.add_argument("--owner", required=True)
+    add.add_argument("--server", required=True, help="host[:port] or SIP URI")
+    add.add_argument("--username")
+    add.add_argument("--auth-username")
+    add.add_argument("--password", help="'-' reads it from standard input")
+    add.add_argument("--outbound-proxy")
+    add.add_argument("--from", dest="from_header", metavar="FROM")
+    add.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'")
+    add.add_argument("--register", action="store_true", help="register to the provider")
+    add.add_argument("--register-contact")
+    add.add_argument("--register-expiry", type=int, default=3600)
+    add.add_argument("--register-server")
+    listing = provider_sub.add_parser("list", parents=[common], help="list providers")
+    listing.add_argument("--owner")
     return parser
+
+
+def _password_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password", help="the password; '-' reads it from standard input; default: generate one"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,4 +116,290 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         print("sipswitch: the server arrives with the transports issue", file=sys.stderr)
         return 0
-    return 2
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"sipswitch: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print(describe(settings))
+        print("sipswitch: configuration OK", file=sys.stderr)
+        return 0
+    handler = _HANDLERS[(args.command, getattr(args, "action", None))]
+    try:
+        return asyncio.run(handler(args, settings))
+    except (CommandError, StorageError, ValueError) as exc:
+        print(f"sipswitch: {exc}", file=sys.stderr)
+        return 1
+
+
+def _secret(given: str | None) -> tuple[str, bool]:
+    """The password to use and whether it was generated (so it must be shown once)."""
+    if given == "-":
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise CommandError("no password on standard input")
+        return line, False
+    if given is not None:
+        return given, False
+    return generate_password(), True
+
+
+async def _open(settings: Settings) -> Store:
+    url = settings.database.url
+    if await current_revision(url) != head_revision():
+        raise CommandError(
+            f"database {_redact(url)} is not initialised or not up to date: "
+            "run `sipswitch init` or `sipswitch db upgrade`"
+        )
+    return Store.open(url)
+
+
+async def _owner_id(store: Store, username: str) -> int:
+    found = await store.customers.get_by_username(ADMIN, username)
+    if found is None:
+        raise CommandError(f"no customer {username!r}")
+    return found.id
+
+
+def _split_aor(aor: str) -> tuple[str, str]:
+    user, sep, domain = aor.rpartition("@")
+    if not sep or not user or not domain:
+        raise CommandError(f"expected USER@DOMAIN, got {aor!r}")
+    return user, domain
+
+
+def _table(headings: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [list(headings), *([("-" if v is None else str(v)) for v in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headings))]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _phone_target(settings: Settings) -> tuple[str, str]:
+    """(address a phone on this machine uses, transport) from the first UDP/TCP listener."""
+    plain = [x for x in settings.sip.listeners if x.transport in (Transport.UDP, Transport.TCP)]
+    listener = (plain or list(settings.sip.listeners))[0]
+    host = listener.host
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{listener.port}", str(listener.transport)
+
+
+async def _init(args: argparse.Namespace, settings: Settings) -> int:
+    url = settings.database.url
+    await upgrade(url)
+    async with Store.open(url) as store:
+        if await store.customers.count() > 0:
+            print(f"sipswitch: already initialised ({_redact(url)}); nothing to do.")
+            return 0
+        domain = settings.service.domain
+        if await store.domains.resolve(ADMIN, domain) is None:
+            await store.domains.create(ADMIN, domain, [LOCAL_ALIAS], service_wide=True)
+        fixed = args.demo_password
+        admin_pw = generate_password()
+        demo_pw = fixed or generate_password()
+        await store.customers.create(ADMIN, args.admin_user, admin_pw, is_admin=True)
+        demo = await store.customers.create(ADMIN, "demo", demo_pw)
+        accounts: list[tuple[str, str]] = []
+        for user in DEMO_ACCOUNTS:
+            secret = fixed or generate_password()
+            await store.accounts.create(ADMIN, user, domain, secret, owner_id=demo.id)
+            accounts.append((user, secret))
+    target, transport = _phone_target(settings)
+    first_user, first_secret = accounts[0]
+    print(f"sipswitch initialised: database {_redact(url)}, SIP domain {domain}")
+    print("\nLogins (passwords are shown this once; keep them):")
+    _table(
+        ["login", "password", "role"],
+        [[args.admin_user, admin_pw, "admin"], ["demo", demo_pw, "customer"]],
+    )
+    print("\nDemo SIP accounts (owner: demo):")
+    _table(["account", "password"], [[f"{u}@{domain}", s] for u, s in accounts])
+    print(
+        f"\nRegister a phone: run `sipswitch serve`, then set the softphone to\n"
+        f"  user {first_user}, domain {domain}, password {first_secret},\n"
+        f"  registrar / outbound proxy {target} ({transport}; from another machine use this\n"
+        f"  host's LAN address).\n"
+        f"Or test from this machine with sipsak:\n"
+        f"  sipsak -U -C sip:{first_user}@127.0.0.1:5070 -s sip:{first_user}@{domain} "
+        f"-p {target} -a {first_secret} -x 600 -vv\n"
+        f"Then call {DEMO_ACCOUNTS[1]} from {first_user} "
+        f"(in dial strings: {DEMO_ACCOUNTS[1]}@{LOCAL_ALIAS})."
+    )
+    return 0
+
+
+async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    await upgrade(settings.database.url)
+    print(f"database {_redact(settings.database.url)} is at revision {head_revision()}")
+    return 0
+
+
+async def _db_current(args: argparse.Namespace, settings: Settings) -> int:
+    revision = await current_revision(settings.database.url)
+    head = head_revision()
+    state = "up to date" if revision == head else f"head is {head}"
+    print(f"{revision or '(empty)'} ({state})")
+    return 0 if revision == head else 1
+
+
+async def _customer_add(args: argparse.Namespace, settings: Settings) -> int:
+    password, generated = _secret(args.password)
+    async with await _open(settings) as store:
+        created = await store.customers.create(
+            ADMIN, args.username, password, is_admin=args.admin, email=args.email
+        )
+    print(f"customer {created.username} added (id {created.id})")
+    if generated:
+        print(f"password: {password}")
+    return 0
+
+
+async def _customer_list(args: argparse.Namespace, settings: Settings) -> int:
+    async with await _open(settings) as store:
+        rows = await store.customers.list(ADMIN)
+    _table(
+        ["id", "login", "role", "disabled", "email"],
+        [
+            [c.id, c.username, "admin" if c.is_admin else "customer", c.disabled, c.email]
+            for c in rows
+        ],
+    )
+    return 0
+
+
+async def _account_add(args: argparse.Namespace, settings: Settings) -> int:
+    user, domain = _split_aor(args.aor)
+    password, generated = _secret(args.password)
+    async with await _open(settings) as store:
+        created = await store.accounts.create(
+            ADMIN,
+            user,
+            domain,
+            password,
+            owner_id=await _owner_id(store, args.owner),
+            in_dialplan=args.in_dialplan,
+            out_dialplan=args.out_dialplan,
+            incoming_only=args.incoming_only,
+            nat_keepalive=not args.no_nat_keepalive,
+            ip_acl_networks=args.acl,
+        )
+    print(f"SIP account {created.aor} added (id {created.id}, owner {args.owner})")
+    if generated:
+        print(f"password: {password}")
+    return 0
+
+
+async def _account_list(args: argparse.Namespace, settings: Settings) -> int:
+    async with await _open(settings) as store:
+        owner = None if args.owner is None else await _owner_id(store, args.owner)
+        names = {c.id: c.username for c in await store.customers.list(ADMIN)}
+        rows = await store.accounts.list(ADMIN, owner_id=owner)
+    _table(
+        ["id", "account", "owner", "in", "out", "flags", "acl"],
+        [
+            [
+                a.id,
+                a.aor,
+                names.get(a.owner_id),
+                a.in_dialplan,
+                a.out_dialplan,
+                _flags(a.incoming_only, a.disabled, a.admin_disabled, a.nat_keepalive),
+                " ".join(a.ip_acl) or None,
+            ]
+            for a in rows
+        ],
+    )
+    return 0
+
+
+def _flags(incoming_only: bool, disabled: bool, admin_disabled: bool, keepalive: bool) -> str:
+    marks = [
+        name
+        for name, on in (
+            ("incoming-only", incoming_only),
+            ("disabled", disabled),
+            ("admin-disabled", admin_disabled),
+            ("keepalive", keepalive),
+        )
+        if on
+    ]
+    return ",".join(marks) or "-"
+
+
+async def _account_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    user, domain = _split_aor(args.aor)
+    password, generated = _secret(args.password)
+    async with await _open(settings) as store:
+        found = await store.accounts.find(ADMIN, user, domain)
+        if found is None:
+            raise NotFoundError(f"no SIP account {args.aor}")
+        await store.accounts.set_password(ADMIN, found.id, password)
+    print(f"password of {found.aor} changed")
+    if generated:
+        print(f"password: {password}")
+    return 0
+
+
+async def _provider_add(args: argparse.Namespace, settings: Settings) -> int:
+    password = None if args.password is None else _secret(args.password)[0]
+    headers = [parse_header_line(line) for line in args.header]
+    async with await _open(settings) as store:
+        created = await store.providers.create(
+            ADMIN,
+            args.name,
+            args.server,
+            owner_id=await _owner_id(store, args.owner),
+            username=args.username,
+            auth_username=args.auth_username,
+            password=password,
+            outbound_proxy=args.outbound_proxy,
+            from_header=args.from_header,
+            headers=headers,
+            register=args.register,
+            register_contact=args.register_contact,
+            register_expiry=args.register_expiry,
+            register_server=args.register_server,
+        )
+    print(f"provider {created.name} added (id {created.id}, owner {args.owner})")
+    return 0
+
+
+async def _provider_list(args: argparse.Namespace, settings: Settings) -> int:
+    async with await _open(settings) as store:
+        owner = None if args.owner is None else await _owner_id(store, args.owner)
+        names = {c.id: c.username for c in await store.customers.list(ADMIN)}
+        rows = await store.providers.list(ADMIN, owner_id=owner)
+    _table(
+        ["id", "name", "owner", "server", "username", "register", "status", "last error"],
+        [
+            [
+                p.id,
+                p.name,
+                names.get(p.owner_id),
+                p.server,
+                p.username,
+                p.register,
+                p.registration_status,
+                p.last_error,
+            ]
+            for p in rows
+        ],
+    )
+    return 0
+
+
+_HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("init", None): _init,
+    ("db", "upgrade"): _db_upgrade,
+    ("db", "current"): _db_current,
+    ("customer", "add"): _customer_add,
+    ("customer", "list"): _customer_list,
+    ("account", "add"): _account_add,
+    ("account", "list"): _account_list,
+    ("account", "passwd"): _account_passwd,
+    ("provider", "add"): _provider_add,
+    ("provider", "list"): _provider_list,
+}

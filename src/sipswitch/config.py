@@ -447,6 +447,10 @@ def _cross_check(settings: Settings) -> None:
         raise ConfigError(
             "registrar.default_expiry", "must lie between registrar.min_expiry and max_expiry"
         )
+    for name in ("cert", "key"):
+        path = getattr(settings.tls, name)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"tls.{name}", f"no such file: {str(path)!r}")
     listeners = settings.sip.listeners
     if not listeners:
         raise ConfigError("sip.listeners", "at least one listener is needed")
