@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	bash scripts/pg-test-server.sh run -- $(BIN)/pytest
 
 test: debs $(STAMP) lint typecheck pytest
 

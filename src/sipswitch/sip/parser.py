@@ -85,7 +85,7 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request |
 
 
 def _start(line: str) -> Request | Response:
-    if line.startswith("SIP/"):
+    if line[:4].upper() == "SIP/":
         version, _, rest = line.partition(" ")
         code, _, reason = rest.partition(" ")
         if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
