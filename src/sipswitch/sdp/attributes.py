@@ -34,15 +34,6 @@ class Attribute:
 Attributes = tuple[Attribute, ...]
 
 
-def parse_attribute(text: str) -> Attribute:
-    """Split the text after ``a=`` into name and value; the value is kept verbatim."""
-    name, colon, value = text.partition(":")
-    name = name.strip()
-    if not name:
-        raise SdpParseError("attribute without a name")
-    return Attribute(name, value if colon else None)
-
-
 def find(attributes: Attributes, name: str) -> Attribute | None:
     """The first attribute called ``name`` (names compare exactly)."""
     for attribute in attributes:

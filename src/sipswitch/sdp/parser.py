@@ -7,19 +7,20 @@ Liberal in what it accepts, as deployed peers are sloppy:
 * Only ``v=0`` must come first. Session-level lines (``o s u e p t r z``) are accepted anywhere,
   even after an ``m=`` line, and belong to the session; ``i c b k a`` belong to the media section
   they follow.
-* A missing ``s=`` reads as ``s=-`` and a missing ``t=`` as ``t=0 0`` (Asterisk, FreeSWITCH and
-  pjsip all tolerate these); an ``m=`` line without formats is accepted.
+* A missing ``s=`` reads as ``s=-`` and a missing ``t=`` as ``t=0 0``: sloppy peers omit them,
+  the description stays unambiguous, and we always emit both. An ``m=`` line without formats
+  is accepted; a missing ``c=`` is left for offer/answer to judge.
 
 Rejected, as they cannot be understood: a description not starting with ``v=0``, a missing or
 malformed ``o=`` line, a malformed ``m=``, ``c=``, ``b=``, ``t=`` line, a non-numeric or
 out-of-range port, a duplicated single-valued line (``v o s u z``, or ``i c k`` twice at one level;
-media sections may carry several ``c=``), a stray CR or NUL, and an unknown type letter (the RFC
-says to ignore such a description entirely, §5).
+media sections may carry several ``c=``), a CR not before LF (CR-only line ends) or a NUL, and
+an unknown type letter (the RFC says to ignore such a description entirely, §5).
 """
 
 from __future__ import annotations
 
-from sipswitch.sdp.attributes import Attribute, is_uint, parse_attribute
+from sipswitch.sdp.attributes import Attribute, is_uint
 from sipswitch.sdp.errors import SdpParseError
 from sipswitch.sdp.model import (
     Bandwidth,
@@ -82,31 +83,39 @@ class _Parser:
         self.media: list[_MediaScratch] = []
 
     def run(self, text: str) -> SessionDescription:
-        seen_version = False
+        text = text.replace("\r\n", "\n")
+        if text.endswith("\r"):
+            text = text[:-1]
+        if "\r" in text or "\x00" in text:
+            at = min(i for i in (text.find("\r"), text.find("\x00")) if i >= 0)
+            raise SdpParseError("stray CR or NUL in line", text.count("\n", 0, at) + 1)
+        lines = text.split("\n")
+        first = next((n for n, line in enumerate(lines) if line and not line.isspace()), None)
+        if first is None:
+            raise SdpParseError("empty description: no v=0 line")
+        if lines[first][:2] != "v=":
+            raise SdpParseError("description must start with v=0", first + 1)
+        if lines[first][2:].strip() != "0":
+            raise SdpParseError(f"unsupported version v={_show(lines[first][2:])}", first + 1)
         current: _MediaScratch | None = None
-        for number, raw in enumerate(text.split("\n"), 1):
-            line = raw[:-1] if raw.endswith("\r") else raw
-            if not line or line.isspace():
-                continue
+        attributes = self.attributes
+        for number, line in enumerate(lines[first + 1 :], first + 2):
             try:
-                if len(line) < 2 or line[1] != "=":
+                if line[1:2] != "=":
+                    if not line or line.isspace():
+                        continue
                     raise SdpParseError(f"expected '<type>=<value>', got {_show(line)}")
-                if "\r" in line or "\x00" in line:
-                    raise SdpParseError("stray CR or NUL in line")
                 kind = line[0]
                 value = line[2:]
-                if not seen_version:
-                    if kind != "v":
-                        raise SdpParseError("description must start with v=0")
-                    if value.strip() != "0":
-                        raise SdpParseError(f"unsupported version v={_show(value)}")
-                    seen_version = True
-                    continue
                 if kind == "a":
-                    target = self.attributes if current is None else current.attributes
-                    target.append(parse_attribute(value))
+                    name, colon, rest = value.partition(":")
+                    name = name.strip()
+                    if not name:
+                        raise SdpParseError("attribute without a name")
+                    attributes.append(Attribute(name, rest if colon else None))
                 elif kind == "m":
                     current = _media_line(value)
+                    attributes = current.attributes
                     self.media.append(current)
                 elif kind == "c":
                     connection = _connection(value)
@@ -125,8 +134,6 @@ class _Parser:
                 if exc.line is None:
                     raise SdpParseError(exc.reason, number) from None
                 raise
-        if not seen_version:
-            raise SdpParseError("empty description: no v=0 line")
         if self.origin is None:
             raise SdpParseError("missing o= line")
         return SessionDescription(
