@@ -322,3 +322,35 @@ def test_check_answer_rejects_invalid(
     with pytest.raises(OfferAnswerError) as info:
         check_answer(offer, parse_sdp(answer))
     assert str(info.value).startswith(message)
+
+
+def test_answer_copies_offer_timing() -> None:
+    offer = parse_sdp(
+        crlf(
+            "v=0",
+            "o=- 1 1 IN IP4 h",
+            "s=-",
+            "c=IN IP4 192.0.2.1",
+            "t=3000 4000",
+            "m=audio 5 RTP/AVP 0",
+        )
+    )
+    assert build_answer(offer, LOCAL).sdp.timings == offer.timings
+
+
+def test_stream_without_connection_address_is_rejected() -> None:
+    offer = parse_sdp(
+        crlf(
+            "v=0",
+            "o=- 1 1 IN IP4 h",
+            "s=-",
+            "t=0 0",
+            "m=audio 5 RTP/AVP 0",
+            "m=audio 6 RTP/AVP 0",
+            "c=IN IP4 192.0.2.9",
+        )
+    )
+    answer = build_answer(offer, LOCAL)
+    assert [m.port for m in answer.sdp.media] == [0, 30000]
+    assert answer.negotiation is not None
+    assert answer.negotiation.remote_address == "192.0.2.9"

@@ -2,9 +2,10 @@
 
 Policy (documented here because the RFC leaves it to us):
 
-* We use **one audio stream**: the first offered ``audio`` m-line with a non-zero port, a proto we
-  speak (``RTP/AVP`` by default) and a codec in common. Every other m-line (video, a second audio
-  stream, an unknown proto) is rejected with port 0, keeping count and order (§6).
+* We use **one audio stream**: the first offered ``audio`` m-line with a non-zero port, a
+  connection address, a proto we speak (``RTP/AVP`` by default) and a codec in common. Every
+  other m-line (video, a second audio stream, an unknown proto) is rejected with port 0,
+  keeping count and order (§6).
 * **Codec choice honours the offerer's order**: the answer's codec is the first format of the
   offer that we support (``CodecPolicy.OFFERER``, the RFC 3264 §6.1 recommendation); with
   ``CodecPolicy.OURS`` it is the first of our list that the offer has. By default the answer
@@ -21,7 +22,7 @@ from __future__ import annotations
 import enum
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sipswitch.sdp.attributes import Attribute, Direction, RtpMap
 from sipswitch.sdp.errors import OfferAnswerError
@@ -153,7 +154,9 @@ def build_answer(
     single_codec: bool = True,
     protos: Sequence[str] = (RTP_AVP,),
 ) -> Answer:
-    """Answer ``offer`` (RFC 3264 §6): same m-lines in the same order, rejected ones at port 0.
+    """Answer ``offer`` (RFC 3264 §6): same m-lines in the same order, rejected ones at port 0,
+    and the offer's ``t=`` lines (the time cannot be negotiated). A stream without any
+    connection address (RFC 8866 §5.7) is rejected, as there is nowhere to send its media.
 
     ``direction`` is what we want (e.g. sendonly to hold); the answered direction is that
     narrowed by the offered one (§6.1). See the module docstring for the codec policy.
@@ -162,7 +165,12 @@ def build_answer(
     negotiation: Negotiation | None = None
     for index, offered in enumerate(offer.media):
         accepted = None
-        usable = offered.port != 0 and offered.media == "audio" and offered.proto in protos
+        usable = (
+            offered.port != 0
+            and offered.media == "audio"
+            and offered.proto in protos
+            and offer.connection_for(offered) is not None
+        )
         if negotiation is None and usable:
             accepted = _answer_stream(
                 offer,
@@ -190,7 +198,7 @@ def build_answer(
             remote_port=offered.port,
             codecs=chosen,
         )
-    sdp = _session(local, tuple(answered))
+    sdp = replace(_session(local, tuple(answered)), timings=offer.timings)
     return Answer(sdp, negotiation)
 
 
