@@ -1,0 +1,532 @@
+"""Locating SIP servers (RFC 3263 §4): SIP/SIPS URI → ordered transport/IP/port targets.
+
+Contract for callers: ``targets = await resolver.resolve(uri)`` returns a non-empty list in the
+order to try. Send to ``targets[0]``; on a 503, a transaction timeout or a transport error move
+to the next entry (RFC 3263 §4.3); the list is the whole failover plan, so no "next after
+failure" call exists. Failure raises :class:`ResolutionError` (and nothing else) with a
+:class:`ResolutionReason`. A resolution never takes longer than ``timeout`` seconds.
+
+WebSocket (RFC 7118) is not discovered through DNS: RFC 7118 names NAPTR services
+``SIP+D2W``/``SIPS+D2W`` but no SRV labels, and a WebSocket connection needs a ws(s) URI (host
+and resource path) DNS does not give, so those NAPTR records are skipped. An explicit
+``transport=ws``/``wss`` resolves A/AAAA only, default ports 80/443 (RFC 6455 §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import ipaddress
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.rdata
+import dns.rdatatype
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
+import dns.rdtypes.IN.NAPTR
+import dns.rdtypes.IN.SRV
+import dns.resolver
+
+from sipswitch.sip.uri import SipUri
+
+log = logging.getLogger(__name__)
+
+#: RFC 3261 §19.1.2 / RFC 6455 §3 default ports
+DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
+#: RFC 3263 §4.1 NAPTR services we follow (SCTP and WebSocket ones are skipped)
+NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
+#: RFC 3263 §4.2 SRV owner-name prefixes; TLS always uses ``_sips``
+SRV_PREFIXES = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
+_KNOWN_TRANSPORTS = frozenset(DEFAULT_PORTS)
+
+
+class ResolutionReason(enum.StrEnum):
+    NXDOMAIN = "nxdomain"
+    NO_RECORDS = "no records"
+    TIMEOUT = "timeout"
+    SERVFAIL = "servfail"
+    BAD_NAME = "bad name"
+    UNSUPPORTED = "unsupported transport"
+
+
+#: which failure to report when several lookups failed differently (most telling first)
+_SEVERITY = (
+    ResolutionReason.TIMEOUT,
+    ResolutionReason.SERVFAIL,
+    ResolutionReason.BAD_NAME,
+    ResolutionReason.NXDOMAIN,
+    ResolutionReason.NO_RECORDS,
+)
+
+
+class ResolutionError(Exception):
+    """No target could be found for ``target``; ``reason`` says why."""
+
+    def __init__(self, target: str, reason: ResolutionReason, detail: str = "") -> None:
+        super().__init__(f"{target}: {reason}" + (f" ({detail})" if detail else ""))
+        self.target = target
+        self.reason = reason
+        self.detail = detail
+
+
+class AddressOrder(enum.StrEnum):
+    """Which address families to use, and which first, for each host name."""
+
+    IPV4_FIRST = "ipv4-first"
+    IPV6_FIRST = "ipv6-first"
+    IPV4_ONLY = "ipv4-only"
+    IPV6_ONLY = "ipv6-only"
+
+
+class TargetSource(enum.StrEnum):
+    """Which RFC 3263 step produced a target."""
+
+    NUMERIC = "numeric"  # IP literal in the URI, no DNS
+    ADDRESS = "address"  # A/AAAA of the URI host
+    SRV = "srv"  # SRV without NAPTR
+    NAPTR = "naptr"  # NAPTR → SRV
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTarget:
+    """One place to send a request. ``hostname`` is the name whose A/AAAA gave ``host_ip``
+    (None for an IP literal); ``server_name`` is the name a TLS/WSS certificate must match
+    (RFC 5922 §4: the URI's domain, never the SRV target), None for plain transports or
+    IP literals. ``priority``/``weight`` come from SRV, ``naptr_*`` from NAPTR (else 0/None).
+    """
+
+    transport: str
+    host_ip: str
+    port: int
+    source: TargetSource
+    hostname: str | None = None
+    server_name: str | None = None
+    priority: int = 0
+    weight: int = 0
+    naptr_order: int | None = None
+    naptr_preference: int | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host_ip, self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class SrvRecord:
+    priority: int
+    weight: int
+    port: int
+    target: str  # lower case, no final dot; "" for the root ("service not available")
+
+
+def order_srv(records: Iterable[SrvRecord], rng: random.Random) -> list[SrvRecord]:
+    """RFC 2782 ordering: ascending priority, weighted random selection within a priority."""
+    groups: dict[int, list[SrvRecord]] = {}
+    for record in records:
+        groups.setdefault(record.priority, []).append(record)
+    ordered: list[SrvRecord] = []
+    for priority in sorted(groups):
+        # zero-weight records first, so they are chosen only when the draw is 0
+        pool = sorted(groups[priority], key=lambda r: r.weight != 0)
+        while pool:
+            ordered.append(pool.pop(_weighted_pick(pool, rng)))
+    return ordered
+
+
+def _weighted_pick(pool: Sequence[SrvRecord], rng: random.Random) -> int:
+    draw = rng.randint(0, sum(r.weight for r in pool))
+    running = 0
+    for index, record in enumerate(pool):
+        running += record.weight
+        if running >= draw:
+            return index
+    return len(pool) - 1  # unreachable: the last running sum equals the total
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    records: tuple[dns.rdata.Rdata, ...]
+    failure: ResolutionReason | None = None
+
+
+class _TtlCache:
+    """(name, rdtype) → lookup, expiring by DNS TTL on the injected clock, LRU-bounded."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._max = max_entries
+        self._entries: OrderedDict[tuple[str, int], tuple[float, _Lookup]] = OrderedDict()
+
+    def get(self, key: tuple[str, int], now: float) -> _Lookup | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: tuple[str, int], lookup: _Lookup, ttl: float, now: float) -> None:
+        if ttl <= 0 or self._max <= 0:
+            return
+        self._entries[key] = (now + ttl, lookup)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class _Run:
+    """One resolution: its deadline and the failures met on the way."""
+
+    __slots__ = ("deadline", "details", "failures", "secure", "server_name")
+
+    def __init__(self, deadline: float, secure: bool, server_name: str | None) -> None:
+        self.deadline = deadline
+        self.secure = secure
+        self.server_name = server_name
+        self.failures: set[ResolutionReason] = set()
+        self.details: list[str] = []
+
+    def note(self, name: str, rdtype: dns.rdatatype.RdataType, reason: ResolutionReason) -> None:
+        self.failures.add(reason)
+        self.details.append(f"{dns.rdatatype.to_text(rdtype)} {name}: {reason}")
+
+    def error(self, target: str) -> ResolutionError:
+        reason = next((r for r in _SEVERITY if r in self.failures), ResolutionReason.NO_RECORDS)
+        return ResolutionError(target, reason, "; ".join(self.details[-4:]))
+
+
+class SipResolver:
+    """Async RFC 3263 resolver with its own TTL cache (dnspython does the wire work).
+
+    ``nameservers`` (``(ip, port)`` pairs or bare IPs) or a prepared ``resolver``; neither
+    means the system configuration. ``transports`` lists the transports we can use, in the
+    order to try them when SRV (not NAPTR) decides. ``rng`` drives SRV weight selection and
+    ``now`` the cache clock; both are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        nameservers: Sequence[tuple[str, int] | str] | None = None,
+        resolver: dns.asyncresolver.Resolver | None = None,
+        timeout: float = 5.0,
+        transports: Sequence[str] = ("udp", "tcp", "tls"),
+        address_order: AddressOrder = AddressOrder.IPV4_FIRST,
+        now: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        cache_size: int = 1024,
+        max_ttl: float = 86400.0,
+        max_negative_ttl: float = 900.0,
+    ) -> None:
+        unknown = [t for t in transports if t not in _KNOWN_TRANSPORTS]
+        if unknown or not transports:
+            raise ValueError(f"transports must be some of {sorted(_KNOWN_TRANSPORTS)}: {unknown}")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if resolver is None:
+            resolver = dns.asyncresolver.Resolver(configure=nameservers is None)
+            if nameservers is not None:
+                resolver.nameservers = [
+                    dns.nameserver.Do53Nameserver(*ns) if isinstance(ns, tuple) else ns
+                    for ns in nameservers
+                ]
+        resolver.cache = None  # ours honours the injected clock and negative answers
+        self._resolver = resolver
+        self._timeout = timeout
+        self._transports = tuple(dict.fromkeys(transports))
+        self._address_order = address_order
+        self._now = now
+        self._rng = rng if rng is not None else random.Random()
+        self._cache = _TtlCache(cache_size)
+        self._max_ttl = max_ttl
+        self._max_negative_ttl = max_negative_ttl
+
+    @property
+    def cache_entries(self) -> int:
+        return len(self._cache)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    async def resolve(self, uri: SipUri) -> list[ResolvedTarget]:
+        """RFC 3263 §4: the ordered failover list for ``uri`` (maddr, if present, is TARGET)."""
+        secure = uri.scheme == "sips"
+        target = uri.param("maddr") or uri.host
+        transport = self._explicit_transport(uri, secure, target)
+        ip = _ip_literal(target)
+        if ip is not None:
+            chosen = transport or ("tls" if secure else "udp")
+            self._require(chosen, target)
+            port = DEFAULT_PORTS[chosen] if uri.port is None else uri.port
+            return [ResolvedTarget(chosen, ip, port, TargetSource.NUMERIC)]
+        domain = target.rstrip(".").lower()
+        if not domain:
+            raise ResolutionError(target, ResolutionReason.BAD_NAME)
+        server_name = None if _ip_literal(uri.host) is not None else uri.host.rstrip(".").lower()
+        run = _Run(asyncio.get_running_loop().time() + self._timeout, secure, server_name)
+        targets = await self._resolve_name(run, domain, uri.port, transport)
+        if not targets:
+            raise run.error(domain)
+        return _dedupe(targets)
+
+    # ---- RFC 3263 §4.1/§4.2 steps -------------------------------------------------------
+
+    async def _resolve_name(
+        self, run: _Run, domain: str, port: int | None, transport: str | None
+    ) -> list[ResolvedTarget]:
+        if port is not None or transport in ("ws", "wss"):
+            # explicit port (or WebSocket): A/AAAA only, no SRV (§4.2)
+            chosen = transport or ("tls" if run.secure else "udp")
+            self._require(chosen, domain)
+            port = DEFAULT_PORTS[chosen] if port is None else port
+            return await self._addresses(run, domain, chosen, port)
+        if transport is not None:
+            # explicit transport: SRV for it, else A/AAAA on its default port (§4.2)
+            self._require(transport, domain)
+            found, targets = await self._srv(run, domain, transport)
+            if found:
+                return targets
+            return await self._addresses(run, domain, transport, DEFAULT_PORTS[transport])
+        targets = await self._naptr(run, domain)
+        if targets:
+            return targets
+        # §4.1: no (usable) NAPTR → SRV for each transport we support ("_sips" for TLS)
+        candidates = [
+            t for t in self._transports if t in SRV_PREFIXES and (t == "tls" or not run.secure)
+        ]
+        results = await asyncio.gather(*(self._srv(run, domain, t) for t in candidates))
+        targets = [target for _, found in results for target in found]
+        if targets or any(found for found, _ in results):
+            return targets
+        # §4.1: no SRV → A/AAAA; UDP for sip (TCP if UDP is off), TLS over TCP for sips
+        fallback = (
+            "tls"
+            if run.secure
+            else next((t for t in self._transports if t in ("udp", "tcp")), "udp")
+        )
+        self._require(fallback, domain)
+        return await self._addresses(run, domain, fallback, DEFAULT_PORTS[fallback])
+
+    async def _naptr(self, run: _Run, domain: str) -> list[ResolvedTarget]:
+        """§4.1 NAPTR: supported ``s``-flag services by order then preference, each → SRV.
+
+        Every usable record is followed (not only the most preferred), so the failover list
+        reaches the server's other transports too."""
+        lookup = await self._query(run, domain, dns.rdatatype.NAPTR, note_missing=False)
+        if lookup.failure is ResolutionReason.NXDOMAIN:
+            run.note(domain, dns.rdatatype.NAPTR, ResolutionReason.NXDOMAIN)
+            raise run.error(domain)  # nothing exists at or below the domain (RFC 8020)
+        usable: list[tuple[int, int, str, str]] = []
+        for record in lookup.records:
+            if not isinstance(record, dns.rdtypes.IN.NAPTR.NAPTR):
+                continue
+            service = record.service.decode("ascii", "replace").upper()
+            transport = NAPTR_SERVICES.get(service)
+            if (
+                transport is None
+                or transport not in self._transports
+                or (run.secure and transport != "tls")  # a SIPS URI needs TLS (§4.1)
+                or record.flags.lower() != b"s"
+                or record.regexp
+                or record.replacement == dns.name.root
+            ):
+                continue
+            usable.append((record.order, record.preference, transport, _text(record.replacement)))
+        usable.sort(key=lambda u: (u[0], u[1]))
+        results = await asyncio.gather(
+            *(
+                self._srv(run, name, transport, naptr=(order, pref))
+                for order, pref, transport, name in usable
+            )
+        )
+        return [target for _, found in results for target in found]
+
+    async def _srv(
+        self, run: _Run, domain: str, transport: str, *, naptr: tuple[int, int] | None = None
+    ) -> tuple[bool, list[ResolvedTarget]]:
+        """SRV for ``transport`` (``domain`` is the owner name itself when NAPTR gave it):
+        whether any records exist, and the targets they lead to in RFC 2782 order."""
+        owner = domain if naptr is not None else f"{SRV_PREFIXES[transport]}.{domain}"
+        lookup = await self._query(run, owner, dns.rdatatype.SRV, note_missing=False)
+        records = [
+            SrvRecord(r.priority, r.weight, r.port, _text(r.target))
+            for r in lookup.records
+            if isinstance(r, dns.rdtypes.IN.SRV.SRV)
+        ]
+        if not records:
+            return False, []
+        ordered = [r for r in order_srv(records, self._rng) if r.target]  # "." = no service
+        if not ordered:
+            run.note(owner, dns.rdatatype.SRV, ResolutionReason.NO_RECORDS)
+        names = list(dict.fromkeys(r.target for r in ordered))
+        found = await asyncio.gather(*(self._lookup_addresses(run, n) for n in names))
+        by_name = dict(zip(names, found, strict=True))
+        targets = [
+            ResolvedTarget(
+                transport,
+                ip,
+                record.port,
+                TargetSource.NAPTR if naptr else TargetSource.SRV,
+                hostname=record.target,
+                server_name=run.server_name if transport == "tls" else None,
+                priority=record.priority,
+                weight=record.weight,
+                naptr_order=naptr[0] if naptr else None,
+                naptr_preference=naptr[1] if naptr else None,
+            )
+            for record in ordered
+            for ip in by_name[record.target]
+        ]
+        return True, targets
+
+    async def _addresses(
+        self, run: _Run, domain: str, transport: str, port: int
+    ) -> list[ResolvedTarget]:
+        server_name = run.server_name if transport in ("tls", "wss") else None
+        return [
+            ResolvedTarget(transport, ip, port, TargetSource.ADDRESS, domain, server_name)
+            for ip in await self._lookup_addresses(run, domain)
+        ]
+
+    async def _lookup_addresses(self, run: _Run, name: str) -> list[str]:
+        """A and/or AAAA of ``name``, queried together, ordered by the address policy."""
+        order = self._address_order
+        rdtypes = {
+            AddressOrder.IPV4_FIRST: (dns.rdatatype.A, dns.rdatatype.AAAA),
+            AddressOrder.IPV6_FIRST: (dns.rdatatype.AAAA, dns.rdatatype.A),
+            AddressOrder.IPV4_ONLY: (dns.rdatatype.A,),
+            AddressOrder.IPV6_ONLY: (dns.rdatatype.AAAA,),
+        }[order]
+        lookups = await asyncio.gather(*(self._query(run, name, t) for t in rdtypes))
+        return [
+            r.address
+            for lookup in lookups
+            for r in lookup.records
+            if isinstance(r, dns.rdtypes.IN.A.A | dns.rdtypes.IN.AAAA.AAAA)
+        ]
+
+    # ---- DNS queries and cache ----------------------------------------------------------
+
+    async def _query(
+        self, run: _Run, name: str, rdtype: dns.rdatatype.RdataType, *, note_missing: bool = True
+    ) -> _Lookup:
+        """One cached query; never raises (failures are noted on ``run``)."""
+        key = (name, int(rdtype))
+        lookup = self._cache.get(key, self._now())
+        if lookup is None:
+            lookup = await self._ask(name, rdtype, run.deadline)
+        failure = lookup.failure
+        if failure is not None and (note_missing or failure not in _MISSING):
+            run.note(name, rdtype, failure)
+        return lookup
+
+    async def _ask(self, name: str, rdtype: dns.rdatatype.RdataType, deadline: float) -> _Lookup:
+        key = (name, int(rdtype))
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return _Lookup((), ResolutionReason.TIMEOUT)
+        try:
+            qname = dns.name.from_text(name)
+        except dns.exception.DNSException:
+            return _Lookup((), ResolutionReason.BAD_NAME)
+        try:
+            async with asyncio.timeout(remaining):
+                answer = await self._resolver.resolve(
+                    qname, rdtype, raise_on_no_answer=False, lifetime=remaining, search=False
+                )
+        except dns.resolver.NXDOMAIN as exc:
+            lookup = _Lookup((), ResolutionReason.NXDOMAIN)
+            self._store(key, lookup, _nxdomain_ttl(exc, qname), self._max_negative_ttl)
+            return lookup
+        except (TimeoutError, dns.exception.Timeout):
+            return _Lookup((), ResolutionReason.TIMEOUT)
+        except (dns.exception.DNSException, OSError) as exc:
+            log.debug("DNS %s %s failed: %s", dns.rdatatype.to_text(rdtype), name, exc)
+            return _Lookup((), ResolutionReason.SERVFAIL)
+        except Exception:  # never let a resolver bug escape as anything but a failed lookup
+            log.exception(
+                "DNS %s %s: unexpected resolver error", dns.rdatatype.to_text(rdtype), name
+            )
+            return _Lookup((), ResolutionReason.SERVFAIL)
+        ttl = float(answer.chaining_result.minimum_ttl)
+        if answer.rrset is None:
+            lookup = _Lookup((), ResolutionReason.NO_RECORDS)
+            self._store(key, lookup, ttl, self._max_negative_ttl)
+        else:
+            lookup = _Lookup(tuple(answer.rrset))
+            self._store(key, lookup, ttl, self._max_ttl)
+        return lookup
+
+    def _store(self, key: tuple[str, int], lookup: _Lookup, ttl: float, cap: float) -> None:
+        self._cache.put(key, lookup, min(ttl, cap), self._now())
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _explicit_transport(self, uri: SipUri, secure: bool, target: str) -> str | None:
+        """The ``transport=`` parameter as one of ours; in a SIPS URI ``tcp`` means TLS."""
+        value = uri.transport
+        if value is None:
+            return None
+        if secure:
+            mapped = {"tcp": "tls", "tls": "tls", "ws": "wss", "wss": "wss"}.get(value)
+        else:
+            mapped = value if value in _KNOWN_TRANSPORTS else None
+        if mapped is None:
+            raise ResolutionError(target, ResolutionReason.UNSUPPORTED, f"transport={value}")
+        return mapped
+
+    def _require(self, transport: str, target: str) -> None:
+        if transport not in self._transports:
+            raise ResolutionError(target, ResolutionReason.UNSUPPORTED, transport)
+
+
+_MISSING = frozenset({ResolutionReason.NXDOMAIN, ResolutionReason.NO_RECORDS})
+
+
+def _text(name: dns.name.Name) -> str:
+    return "" if name == dns.name.root else name.to_text(omit_final_dot=True).lower()
+
+
+def _ip_literal(host: str) -> str | None:
+    """The canonical text of an IPv4 address or bracketed IPv6 reference, else None."""
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        return None
+
+
+def _nxdomain_ttl(exc: dns.resolver.NXDOMAIN, qname: dns.name.Name) -> float:
+    """RFC 2308 §5 negative TTL from the SOA in the NXDOMAIN response."""
+    try:
+        response = exc.kwargs["responses"][qname]
+        return float(response.resolve_chaining().minimum_ttl)
+    except Exception:
+        return 0.0
+
+
+def _dedupe(targets: Iterable[ResolvedTarget]) -> list[ResolvedTarget]:
+    seen: set[tuple[str, str, int]] = set()
+    out: list[ResolvedTarget] = []
+    for target in targets:
+        key = (target.transport, target.host_ip, target.port)
+        if key not in seen:
+            seen.add(key)
+            out.append(target)
+    return out
