@@ -1,0 +1,1 @@
+"""Asyncio glue: event bus, logging, metrics, endpoint, clock and supervisor."""
