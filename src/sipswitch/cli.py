@@ -113,14 +113,13 @@ def _password_option(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    if args.command == "serve":
-        print("sipswitch: the server arrives with the transports issue", file=sys.stderr)
-        return 0
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
         print(f"sipswitch: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "serve":
+        return _serve(settings)
     if args.command == "check-config":
         print(describe(settings))
         print("sipswitch: configuration OK", file=sys.stderr)
@@ -403,3 +402,17 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("provider", "add"): _provider_add,
     ("provider", "list"): _provider_list,
 }
+
+
+def _serve(settings: Settings) -> int:
+    from sipswitch.app import serve
+    from sipswitch.transport.base import ListenerError
+    from sipswitch.web.health import BindError
+
+    try:
+        return asyncio.run(serve(settings))
+    except (ListenerError, BindError) as exc:
+        print(f"sipswitch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

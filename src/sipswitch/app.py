@@ -1,0 +1,207 @@
+"""The composition root: settings → storage → runtime → services → web, and the lifecycle.
+
+Start is ordered and all-or-nothing; stop is graceful: on the first SIGTERM/SIGINT new INVITE,
+REGISTER and SUBSCRIBE requests get 503 with Retry-After while live work drains until a
+deadline, then everything closes; a second signal forces the exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import ssl
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from sipswitch import __version__
+from sipswitch.config import Settings, Transport
+from sipswitch.runtime.clock import Clock, SystemClock
+from sipswitch.runtime.endpoint import SipEndpoint
+from sipswitch.runtime.events import EventBus
+from sipswitch.runtime.logging import configure_logging, get_logger
+from sipswitch.runtime.metrics import Metrics
+from sipswitch.services.dispatch import Dispatcher
+from sipswitch.services.domains import DomainDirectory
+from sipswitch.sip.transaction import TimerConfig, TransactionLayer
+from sipswitch.storage import Store, upgrade
+from sipswitch.transport.base import ListenerSpec, TransportLimits
+from sipswitch.transport.manager import TransportManager
+from sipswitch.web.health import HealthReport, RunningServer, create_health_app, start_server
+
+log = get_logger("sipswitch.app")
+
+#: how often the in-memory copies (served domains) are refreshed from storage
+REFRESH_INTERVAL = 30.0
+
+
+@dataclass
+class Lifecycle:
+    """Signals and state of the running process."""
+
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    force: asyncio.Event = field(default_factory=asyncio.Event)
+    database_up: bool = True
+    draining: bool = False
+
+
+class Application:
+    """Everything the switch is made of, wired once. Nothing here is global."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.lifecycle = Lifecycle()
+        self.metrics = Metrics()
+        self.events = EventBus()
+        self.store = Store.open(settings.database.url)
+        self.layer = TransactionLayer(TimerConfig())
+        self.endpoint = SipEndpoint(
+            self.layer, self.clock, metrics=self.metrics, events=self.events
+        )
+        self.domains = DomainDirectory(
+            settings.service.domain, [listener.host for listener in settings.sip.listeners]
+        )
+        self.dispatcher = Dispatcher(
+            self.endpoint,
+            is_local_domain=self.domains.is_local,
+            user_agent=f"sipswitch/{__version__}",
+            loop_marker=f"-sw{secrets.token_hex(3)}-",
+        )
+        self.transports = TransportManager(
+            self.endpoint.datagram,
+            tls_context=_server_tls_context(settings),
+            limits=TransportLimits(max_message_size=settings.security.max_message_size),
+            on_event=self.endpoint.transport_event,
+        )
+        self.endpoint.attach(self.transports)
+        self.http: RunningServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- health -------------------------------------------------------------------------------
+    def health(self) -> HealthReport:
+        return HealthReport(
+            database_up=self.lifecycle.database_up,
+            draining=self.lifecycle.draining,
+            details={
+                "version": __version__,
+                "transactions": len(self.layer),
+                "connections": self.transports.connection_count,
+            },
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start everything in order; on any failure, stop what was started and re-raise."""
+        try:
+            await upgrade(self.store.engine)
+            await self._refresh_once()
+            await self.transports.start(
+                [
+                    ListenerSpec(str(x.transport), x.host, x.port)
+                    for x in self.settings.sip.listeners
+                ]
+            )
+            http = self.settings.http.listen
+            self.http = await start_server(
+                create_health_app(self.metrics, self.health), http.host, http.port
+            )
+            self._spawn(self._refresh_loop(), "refresh")
+        except BaseException:
+            await self.close()
+            raise
+        for spec in self.transports.listeners():
+            log.info("listening", sip=str(spec))
+        if self.http is not None:
+            log.info("listening", http=f"{self.http.host}:{self.http.port}")
+
+    async def drain(self, deadline: float) -> None:
+        """Refuse new sessions; give live work until ``deadline`` (monotonic) to finish."""
+        self.lifecycle.draining = True
+        self.dispatcher.draining = True
+        log.info("draining", seconds=round(deadline - self.clock.now(), 1))
+        while self.clock.now() < deadline and len(self.layer) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.lifecycle.force.wait(), 0.1)
+            if self.lifecycle.force.is_set():
+                return
+
+    async def close(self) -> None:
+        """Stop everything that runs, in reverse order; idempotent."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.http is not None:
+            await self.http.stop(force=self.lifecycle.force.is_set())
+            self.http = None
+        await self.transports.stop()
+        self.endpoint.close()
+        await self.store.close()
+
+    async def run(self, *, drain_seconds: float = 10.0) -> int:
+        """Serve until a signal; returns the process exit code."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal)
+        try:
+            await self.lifecycle.stop.wait()
+            await self.drain(self.clock.now() + drain_seconds)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await self.close()
+        log.info("stopped")
+        return 0
+
+    def _on_signal(self) -> None:
+        if self.lifecycle.stop.is_set():
+            log.warning("second signal: exiting now")
+            self.lifecycle.force.set()
+        else:
+            log.info("signal: draining, send it again to exit at once")
+            self.lifecycle.stop.set()
+
+    # -- background work ------------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_once(self) -> None:
+        try:
+            await self.domains.refresh(self.store)
+        except Exception as exc:  # the database is away: keep the last good copy
+            if self.lifecycle.database_up:
+                log.error("database unavailable; serving from memory", error=str(exc))
+            self.lifecycle.database_up = False
+        else:
+            if not self.lifecycle.database_up:
+                log.info("database back")
+            self.lifecycle.database_up = True
+        self.metrics.set_database_up(self.lifecycle.database_up)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_INTERVAL if self.lifecycle.database_up else 2.0)
+            await self._refresh_once()
+
+
+def _server_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    wants_tls = any(x.transport in (Transport.TLS, Transport.WSS) for x in settings.sip.listeners)
+    if not wants_tls or settings.tls.cert is None or settings.tls.key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls.cert, settings.tls.key)
+    return context
+
+
+async def serve(settings: Settings) -> int:
+    """``sipswitch serve``."""
+    configure_logging(str(settings.log.format), str(settings.log.level))
+    app = Application(settings)
+    return await app.run()
