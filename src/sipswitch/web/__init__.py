@@ -1,0 +1,1 @@
+"""HTTP surface: health and metrics endpoints, REST API, portal and live console."""
