@@ -281,7 +281,10 @@ def _compile_regex(pattern: str) -> re.Pattern[str]:
 
 
 class Subscription:
-    """A bounded stream of matching events; iterate with ``async for``, stop with ``close()``."""
+    """A bounded stream of matching events; iterate with ``async for``, stop with ``close()``.
+
+    One consumer task per subscription (a second concurrent ``async for`` is not supported).
+    """
 
     def __init__(
         self,
