@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from sipswitch.transport import (
     ConnectionClosed,
     ConnectionOpened,
@@ -16,7 +18,7 @@ from sipswitch.transport import (
     TransportLimits,
 )
 
-from .conftest import WAIT, Certificate, StartFn, sip_request
+from .conftest import WAIT, Certificate, StartFn, ipv6_available, sip_request
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -295,4 +297,18 @@ async def test_plain_bytes_to_a_tls_listener_close_that_connection(
     )
     writer.write(sip_request("fine"))
     assert (await server.got.message())[0] == sip_request("fine")
+    await close(writer)
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+async def test_ipv6_tcp_round_trip(start: StartFn) -> None:
+    server = await start(["tcp:[::1]:0"])
+    reader, writer = await asyncio.open_connection("::1", server.port("tcp"))
+    writer.write(sip_request("v6"))
+    data, flow = await server.got.message()
+    assert data == sip_request("v6")
+    assert flow.remote == writer.get_extra_info("sockname")[:2]
+    assert flow.local == ("::1", server.port("tcp"))
+    server.manager.send(b"pong", Target("tcp", "::1", flow.remote[1]))
+    assert await read_exactly(reader, 4) == b"pong"
     await close(writer)

@@ -157,8 +157,8 @@ class TransportLimits:
     max_connections_per_ip: int = 50
     max_outbound_buffer: int = 1 << 20
     udp_receive_buffer: int = 1 << 21
-    #: how long :meth:`TransportManager.stop` lets connections flush before aborting them
-    stop_grace: float = 1.0
+    #: how long a closing connection may take to flush its output before it is aborted
+    close_grace: float = 2.0
 
 
 # ---- events -------------------------------------------------------------------------------

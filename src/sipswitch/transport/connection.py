@@ -280,12 +280,16 @@ class Connection(asyncio.Protocol):
     # ---- closing and timers -----------------------------------------------------------------
 
     def close(self, reason: str) -> None:
-        """Close after flushing what is written. Idempotent."""
+        """Close after flushing what is written (aborting if that stalls). Idempotent."""
         if self._close_reason is None:
             self._close_reason = reason
         self.closing = True
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.close()
+        if transport.get_write_buffer_size():  # a peer that never reads must not pin us
+            self.hub.loop.call_later(self.hub.limits.close_grace, transport.abort)
 
     def abort(self, reason: str) -> None:
         if self._close_reason is None:

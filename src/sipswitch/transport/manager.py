@@ -81,7 +81,9 @@ class TransportManager:
             for spec in listeners:
                 await self._listen(spec, hub, loop)
         except BaseException:
-            await self._close_listeners()
+            for server in self._close_listeners():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server.wait_closed(), self.limits.close_grace)
             self._hub = None
             raise
         self._running = True
@@ -135,31 +137,30 @@ class TransportManager:
         return len(self._hub.by_id) if self._hub is not None else 0
 
     async def stop(self) -> None:
-        """Close the listeners, then the connections (flushing for ``limits.stop_grace``)."""
+        """Close the listeners, then the connections (flushing for ``limits.close_grace``)."""
         self._running = False
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        servers = [server for _, server in self._servers]
-        await self._close_listeners()
+        servers = self._close_listeners()
         if self._hub is not None:
-            await self._hub.close_all(self.limits.stop_grace)
+            await self._hub.close_all(self.limits.close_grace)
         for server in servers:
             with contextlib.suppress(Exception):
-                await server.wait_closed()
+                await asyncio.wait_for(server.wait_closed(), self.limits.close_grace)
 
-    async def _close_listeners(self) -> None:
+    def _close_listeners(self) -> list[asyncio.Server]:
+        """Stop accepting and receiving; the servers closed, to wait for."""
         for endpoint in self._udp:
             endpoint.close()
         self._udp.clear()
         self._udp_by_local.clear()
-        servers, self._servers = self._servers, []
-        for _, server in servers:
+        servers = [server for _, server in self._servers]
+        self._servers.clear()
+        for server in servers:
             server.close()
-        for _, server in servers:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
+        return servers
 
     # ---- sending ----------------------------------------------------------------------------
 

@@ -62,6 +62,8 @@ class WebSocketConnection(Connection):
 
     def encode(self, data: bytes) -> bytes | None:
         """One SIP message per frame: text when it is UTF-8 (it nearly always is), else binary."""
+        if self._ws.state is not ConnectionState.OPEN:
+            return None
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -99,7 +101,8 @@ class WebSocketConnection(Connection):
                 if message.strip(b"\r\n \t"):
                     self.hub.deliver(message, self.flow)
         elif isinstance(event, Ping):
-            self.write(self._ws.send(event.response()))
+            if self._ws.state is ConnectionState.OPEN:
+                self.write(self._ws.send(event.response()))
         elif isinstance(event, CloseConnection):
             self._on_close(event)
         elif isinstance(event, Request):
