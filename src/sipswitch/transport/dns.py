@@ -135,8 +135,9 @@ def order_srv(records: Iterable[SrvRecord], rng: random.Random) -> list[SrvRecor
         groups.setdefault(record.priority, []).append(record)
     ordered: list[SrvRecord] = []
     for priority in sorted(groups):
-        # zero-weight records first, so they are chosen only when the draw is 0
-        pool = sorted(groups[priority], key=lambda r: r.weight != 0)
+        # "any order, zero weights first": a canonical one, so a seeded rng reproduces the
+        # result whatever order the DNS answer came in (servers shuffle rdata)
+        pool = sorted(groups[priority], key=lambda r: (r.weight != 0, r.target, r.port, r.weight))
         while pool:
             ordered.append(pool.pop(_weighted_pick(pool, rng)))
     return ordered
@@ -299,7 +300,7 @@ class SipResolver:
         if transport is not None:
             # explicit transport: SRV for it, else A/AAAA on its default port (§4.2)
             self._require(transport, domain)
-            found, targets = await self._srv(run, domain, transport)
+            found, targets = await self._srv(run, [_srv_spec(domain, transport)])
             if found:
                 return targets
             return await self._addresses(run, domain, transport, DEFAULT_PORTS[transport])
@@ -310,9 +311,8 @@ class SipResolver:
         candidates = [
             t for t in self._transports if t in SRV_PREFIXES and (t == "tls" or not run.secure)
         ]
-        results = await asyncio.gather(*(self._srv(run, domain, t) for t in candidates))
-        targets = [target for _, found in results for target in found]
-        if targets or any(found for found, _ in results):
+        found, targets = await self._srv(run, [_srv_spec(domain, t) for t in candidates])
+        if found:
             return targets
         # §4.1: no SRV → A/AAAA; UDP for sip (TCP if UDP is off), TLS over TCP for sips
         fallback = (
@@ -348,35 +348,40 @@ class SipResolver:
             ):
                 continue
             usable.append((record.order, record.preference, transport, _text(record.replacement)))
-        usable.sort(key=lambda u: (u[0], u[1]))
-        results = await asyncio.gather(
+        usable.sort()  # order, then preference (ties broken canonically: answers are shuffled)
+        _, targets = await self._srv(run, [(name, t, (o, p)) for o, p, t, name in usable])
+        return targets
+
+    async def _srv(self, run: _Run, specs: Sequence[_SrvSpec]) -> tuple[bool, list[ResolvedTarget]]:
+        """SRV lookups (together), then A/AAAA of their targets (together): whether any SRV
+        records exist, and the targets in spec order, each spec's records in RFC 2782 order.
+
+        Weighted ordering runs after all lookups, in spec order, so a seeded rng gives the
+        same answer whatever order the queries complete in."""
+        lookups = await asyncio.gather(
             *(
-                self._srv(run, name, transport, naptr=(order, pref))
-                for order, pref, transport, name in usable
+                self._query(run, owner, dns.rdatatype.SRV, note_missing=False)
+                for owner, _, _ in specs
             )
         )
-        return [target for _, found in results for target in found]
-
-    async def _srv(
-        self, run: _Run, domain: str, transport: str, *, naptr: tuple[int, int] | None = None
-    ) -> tuple[bool, list[ResolvedTarget]]:
-        """SRV for ``transport`` (``domain`` is the owner name itself when NAPTR gave it):
-        whether any records exist, and the targets they lead to in RFC 2782 order."""
-        owner = domain if naptr is not None else f"{SRV_PREFIXES[transport]}.{domain}"
-        lookup = await self._query(run, owner, dns.rdatatype.SRV, note_missing=False)
-        records = [
-            SrvRecord(r.priority, r.weight, r.port, _text(r.target))
-            for r in lookup.records
-            if isinstance(r, dns.rdtypes.IN.SRV.SRV)
-        ]
-        if not records:
-            return False, []
-        ordered = [r for r in order_srv(records, self._rng) if r.target]  # "." = no service
-        if not ordered:
-            run.note(owner, dns.rdatatype.SRV, ResolutionReason.NO_RECORDS)
-        names = list(dict.fromkeys(r.target for r in ordered))
-        found = await asyncio.gather(*(self._lookup_addresses(run, n) for n in names))
-        by_name = dict(zip(names, found, strict=True))
+        found = False
+        plans: list[tuple[_SrvSpec, list[SrvRecord]]] = []
+        for spec, lookup in zip(specs, lookups, strict=True):
+            records = [
+                SrvRecord(r.priority, r.weight, r.port, _text(r.target))
+                for r in lookup.records
+                if isinstance(r, dns.rdtypes.IN.SRV.SRV)
+            ]
+            if not records:
+                continue
+            found = True
+            ordered = [r for r in order_srv(records, self._rng) if r.target]  # "." = no service
+            if not ordered:
+                run.note(spec[0], dns.rdatatype.SRV, ResolutionReason.NO_RECORDS)
+            plans.append((spec, ordered))
+        names = list(dict.fromkeys(r.target for _, ordered in plans for r in ordered))
+        found_ips = await asyncio.gather(*(self._lookup_addresses(run, n) for n in names))
+        addresses = dict(zip(names, found_ips, strict=True))
         targets = [
             ResolvedTarget(
                 transport,
@@ -390,10 +395,11 @@ class SipResolver:
                 naptr_order=naptr[0] if naptr else None,
                 naptr_preference=naptr[1] if naptr else None,
             )
+            for (_, transport, naptr), ordered in plans
             for record in ordered
-            for ip in by_name[record.target]
+            for ip in addresses[record.target]
         ]
-        return True, targets
+        return found, targets
 
     async def _addresses(
         self, run: _Run, domain: str, transport: str, port: int
@@ -497,6 +503,12 @@ class SipResolver:
 
 
 _MISSING = frozenset({ResolutionReason.NXDOMAIN, ResolutionReason.NO_RECORDS})
+#: an SRV owner name, its transport, and the (order, preference) of the NAPTR that named it
+_SrvSpec = tuple[str, str, tuple[int, int] | None]
+
+
+def _srv_spec(domain: str, transport: str) -> _SrvSpec:
+    return (f"{SRV_PREFIXES[transport]}.{domain}", transport, None)
 
 
 def _text(name: dns.name.Name) -> str:
