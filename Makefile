@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/sipswitch init
 	$(BIN)/sipswitch serve
 
 debs:

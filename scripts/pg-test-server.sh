@@ -3,6 +3,7 @@
 #
 #   scripts/pg-test-server.sh start [DIR]   start one; print its URL on stdout (state kept in DIR)
 #   scripts/pg-test-server.sh stop DIR      stop it and remove DIR
+#   scripts/pg-test-server.sh pause DIR     stop it, keeping data and port; resume DIR starts it
 #   scripts/pg-test-server.sh run -- CMD…   start one, run CMD with SIPSWITCH_TEST_PG_URL set, stop
 #
 # The URL is postgresql+asyncpg://postgres@127.0.0.1:PORT/sipswitch_test. Running as root, the
@@ -57,6 +58,19 @@ stop() {
   esac
 }
 
+pause() {  # stop the server but keep its data and port (outage tests)
+  local dir="${1:?usage: $0 pause DIR}"
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+}
+
+resume() {  # start a paused server again on the port it had
+  local dir="${1:?usage: $0 resume DIR}" port
+  port="$(cat "$dir/port")"
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off" \
+    start >/dev/null
+}
+
 run() {
   [ "${1:-}" = "--" ] && shift
   [ $# -gt 0 ] || { echo "usage: $0 run -- CMD..." >&2; exit 2; }
@@ -71,6 +85,8 @@ run() {
 case "${1:-}" in
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
+  pause) shift; pause "$@" ;;
+  resume) shift; resume "$@" ;;
   run) shift; run "$@" ;;
-  *) echo "usage: $0 start [DIR] | stop DIR | run -- CMD..." >&2; exit 2 ;;
+  *) echo "usage: $0 start [DIR] | stop DIR | pause DIR | resume DIR | run -- CMD..." >&2; exit 2 ;;
 esac

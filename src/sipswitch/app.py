@@ -97,7 +97,7 @@ class Application:
         """Start everything in order; on any failure, stop what was started and re-raise."""
         try:
             await upgrade(self.store.engine)
-            await self._refresh_once()
+            await self.refresh()
             await self.transports.start(
                 [
                     ListenerSpec(str(x.transport), x.host, x.port)
@@ -172,7 +172,8 @@ class Application:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _refresh_once(self) -> None:
+    async def refresh(self) -> None:
+        """Reload the in-memory copies from storage, recording a database outage."""
         try:
             await self.domains.refresh(self.store)
         except Exception as exc:  # the database is away: keep the last good copy
@@ -188,7 +189,7 @@ class Application:
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_INTERVAL if self.lifecycle.database_up else 2.0)
-            await self._refresh_once()
+            await self.refresh()
 
 
 def _server_tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -74,7 +74,12 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request |
         elif not name or not TOKEN_CHARS.issuperset(name):
             raise SipParseError("Malformed header name")
         headers.append((key, name, value.strip(" \t")))
-    message = _start(first)
+    try:
+        message = _start(first)
+    except SipParseError as exc:
+        if exc.message is not None:  # keep what was read, so the fault can be answered
+            exc.message.headers = headers
+        raise
     message.headers = headers
     message.body = _frame_body(body, headers, message)
     if message.version != SIP_VERSION:

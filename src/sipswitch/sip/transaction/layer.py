@@ -50,7 +50,9 @@ from sipswitch.sip.transaction.tables import Input, State
 from sipswitch.sip.transaction.timers import Timer, TimerConfig, is_reliable
 
 _COMPACT_MIN = 64
-_ANSWERABLE = ("via", "from", "to", "call-id", "cseq")
+#: enough to route an answer back (RFC 4475 §3.3.1: even a request missing Call-ID, From and To
+#: should get its 400)
+_ANSWERABLE = ("via", "cseq")
 
 
 class TransactionLayer:
