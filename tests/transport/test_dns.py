@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sipswitch.sip.uri import parse_sip_uri
+from sipswitch.transport.base import Target
 from sipswitch.transport.dns import (
     AddressOrder,
     ResolutionError,
@@ -271,6 +272,7 @@ async def test_explicit_transport_queries_that_srv(server: ZoneServer) -> None:
     assert triples(tls)[0] == ("tls", "192.0.2.10", 5061)
     assert tls[0].server_name == "example.com"  # RFC 5922: the URI domain, not the SRV target
     assert tls[0].hostname == "proxy1.example.com"
+    assert tls[0].as_target() == Target("tls", "192.0.2.10", 5061, "example.com")
 
 
 async def test_explicit_transport_without_srv_falls_back_to_default_port(

@@ -37,6 +37,7 @@ import dns.rdtypes.IN.SRV
 import dns.resolver
 
 from sipswitch.sip.uri import SipUri
+from sipswitch.transport.base import Target
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,10 @@ class ResolvedTarget:
     @property
     def address(self) -> tuple[str, int]:
         return (self.host_ip, self.port)
+
+    def as_target(self) -> Target:
+        """The transport layer's send target for this entry."""
+        return Target(self.transport, self.host_ip, self.port, self.server_name)
 
 
 @dataclass(frozen=True, slots=True)
