@@ -312,3 +312,18 @@ async def test_ipv6_tcp_round_trip(start: StartFn) -> None:
     server.manager.send(b"pong", Target("tcp", "::1", flow.remote[1]))
     assert await read_exactly(reader, 4) == b"pong"
     await close(writer)
+
+
+async def test_busy_pipelined_stream_is_not_taken_for_a_stall(start: StartFn) -> None:
+    """Every read ends mid-message for longer than the partial timeout, yet messages flow."""
+    server = await start(["tcp:127.0.0.1:0"], limits=TransportLimits(partial_timeout=0.15))
+    _reader, writer = await connect(server.port("tcp"))
+    stream = b"".join(sip_request(f"p{i}") for i in range(12))
+    step = len(stream) // 12 + 17  # never on a message boundary
+    for i in range(0, len(stream), step):
+        writer.write(stream[i : i + step])
+        await asyncio.sleep(0.04)  # paces the peer: 12 writes span about 0.5 s
+    for i in range(12):
+        assert (await server.got.message())[0] == sip_request(f"p{i}")
+    assert not [e for e in server.got.events if isinstance(e, ConnectionClosed)]
+    await close(writer)

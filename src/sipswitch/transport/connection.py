@@ -144,6 +144,8 @@ class Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._last = hub.loop.time()
         self._partial_since: float | None = None
+        #: set by on_data when a complete message or keep-alive came in
+        self.progress = False
 
     # ---- asyncio.Protocol -------------------------------------------------------------------
 
@@ -183,13 +185,15 @@ class Connection(asyncio.Protocol):
             return
         now = self.hub.loop.time()
         self._last = now
+        self.progress = False
         partial = self.on_data(data)
-        if partial:
-            if self._partial_since is None:
-                self._partial_since = now
-                self._arm()
-        else:
+        if not partial:
             self._partial_since = None
+        elif self._partial_since is None or self.progress:
+            # the partial-message clock runs from the last complete message, so busy pipelined
+            # traffic (every read ending mid-message) is not mistaken for a stalled peer
+            self._partial_since = now
+            self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         hub = self.hub

@@ -32,6 +32,8 @@ class StreamConnection(Connection):
             self.hub.report(FramingFailed(self.flow, exc.reason))
             self.close(f"framing error: {exc.reason}")
             return False
+        if items:
+            self.progress = True
         hub = self.hub
         flow = self.flow
         for item in items:

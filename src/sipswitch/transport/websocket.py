@@ -98,6 +98,7 @@ class WebSocketConnection(Connection):
                 message = b"".join(self._parts)
                 self._parts.clear()
                 self._size = 0
+                self.progress = True
                 if message.strip(b"\r\n \t"):
                     self.hub.deliver(message, self.flow)
         elif isinstance(event, Ping):
