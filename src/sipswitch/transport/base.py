@@ -150,6 +150,7 @@ class TransportLimits:
     max_header_size: int = 16384
     idle_timeout: float = 600.0
     #: a connection holding an incomplete message (or a fresh one that sent nothing whole yet)
+    #: is closed when no complete message or keep-alive has arrived for this long
     partial_timeout: float = 30.0
     connect_timeout: float = 10.0
     tls_handshake_timeout: float = 10.0
