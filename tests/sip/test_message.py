@@ -80,6 +80,25 @@ def test_typed_views() -> None:
     assert req.body == b"v=0\r"
 
 
+def test_auth_headers_typed() -> None:
+    text = BASE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\n"
+        'Authorization: Digest username="101", realm="x", nonce="n", uri="sip:x", '
+        'response="abc", algorithm=SHA-256\r\n'
+        'WWW-Authenticate: Digest realm="x", nonce="n", algorithm=SHA-256, qop="auth"\r\n'
+        'WWW-Authenticate: Digest realm="x", nonce="n", algorithm=MD5, qop="auth"\r\n',
+    )
+    req = parse_request(text.encode())
+    creds = req.authorization
+    assert creds is not None and creds.username == "101"
+    assert [c.algorithm for c in req.www_authenticate] == ["SHA-256", "MD5"]
+    assert req.proxy_authorization is None
+    req.set("Authorization", "Digest garbage=")
+    with pytest.raises(SipParseError):
+        _ = req.authorization
+
+
 def test_line_folding_unfolds_to_one_space() -> None:
     req = _invite()
     assert req.get_all("Route") == ["<sip:p1.example.com;lr>, <sip:p2.example.com;lr>"]
@@ -237,6 +256,13 @@ def test_framer_waits_on_half_message_with_bounded_buffer() -> None:
     assert framer.feed(b"INVITE sip:a@b SIP/2.0\r\nVia: x\r\n") == []
     with pytest.raises(FramingError):
         framer.feed(b"X-Pad: " + b"a" * 2000)
+
+
+def test_framer_caps_headers_arriving_in_one_read() -> None:
+    with pytest.raises(FramingError):
+        StreamFramer(max_header=1024).feed(
+            b"OPTIONS sip:a@b SIP/2.0\r\nX: " + b"a" * 4000 + b"\r\nl: 0\r\n\r\n"
+        )
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ class StreamFramer:
                 del buf[:2]
                 continue
             end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            if end < 0 or end > self.max_header:
                 if len(buf) > self.max_header:
                     raise FramingError("Message headers too large", 513)
                 break

@@ -11,6 +11,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from sipswitch.sip.address import Address, parse_address, parse_address_list
+from sipswitch.sip.auth import (
+    AuthParseError,
+    Challenge,
+    Credentials,
+    parse_challenge,
+    parse_credentials,
+)
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.grammar import split_list
 from sipswitch.sip.uri import Uri, parse_uri
@@ -308,6 +315,39 @@ class Message:
     def refer_sub(self) -> bool | None:
         value = self.get("Refer-Sub")
         return None if value is None else parse_bool_header(value, "Refer-Sub")
+
+    @property
+    def authorization(self) -> Credentials | None:
+        """Authorization credentials (RFC 3261 §20.7), parsed by :mod:`sipswitch.sip.auth`."""
+        return self._credentials("Authorization")
+
+    @property
+    def proxy_authorization(self) -> Credentials | None:
+        return self._credentials("Proxy-Authorization")
+
+    @property
+    def www_authenticate(self) -> list[Challenge]:
+        """Every WWW-Authenticate challenge (one per header field, RFC 8760 §2.4)."""
+        return self._challenges("WWW-Authenticate")
+
+    @property
+    def proxy_authenticate(self) -> list[Challenge]:
+        return self._challenges("Proxy-Authenticate")
+
+    def _credentials(self, name: str) -> Credentials | None:
+        value = self.get(name)
+        if value is None:
+            return None
+        try:
+            return parse_credentials(value)
+        except AuthParseError as exc:
+            raise SipParseError(f"Malformed {name}: {exc}") from None
+
+    def _challenges(self, name: str) -> list[Challenge]:
+        try:
+            return [parse_challenge(v) for v in self.get_all(name)]
+        except AuthParseError as exc:
+            raise SipParseError(f"Malformed {name}: {exc}") from None
 
     @property
     def reasons(self) -> list[Reason]:
