@@ -23,11 +23,13 @@ from sipswitch.runtime.endpoint import SipEndpoint
 from sipswitch.runtime.events import EventBus
 from sipswitch.runtime.logging import configure_logging, get_logger
 from sipswitch.runtime.metrics import Metrics
+from sipswitch.runtime.uac import UacClient
 from sipswitch.services.dispatch import Dispatcher
 from sipswitch.services.domains import DomainDirectory
 from sipswitch.sip.transaction import TimerConfig, TransactionLayer
 from sipswitch.storage import Store, upgrade
 from sipswitch.transport.base import ListenerSpec, TransportLimits
+from sipswitch.transport.dns import SipResolver
 from sipswitch.transport.manager import TransportManager
 from sipswitch.web.health import HealthReport, RunningServer, create_health_app, start_server
 
@@ -77,6 +79,10 @@ class Application:
             on_event=self.endpoint.transport_event,
         )
         self.endpoint.attach(self.transports)
+        self.resolver = SipResolver()
+        self.uac = UacClient(
+            self.endpoint, self.dispatcher, self.resolver, self.transports, self.clock
+        )
         self.http: RunningServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
