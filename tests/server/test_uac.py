@@ -77,7 +77,7 @@ async def _listen(busy: bool) -> tuple[asyncio.DatagramTransport, Registrar]:
     transport, proto = await loop.create_datagram_endpoint(
         lambda: Registrar(busy), local_addr=("127.0.0.1", 0)
     )
-    return cast(asyncio.DatagramTransport, transport), proto
+    return transport, proto
 
 
 def _register(domain: str) -> Request:
