@@ -36,6 +36,8 @@ test: debs $(STAMP) lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.parse_bench
+	$(BIN)/python -m bench.sdp_bench
+	$(BIN)/python -m bench.udp_echo_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache
