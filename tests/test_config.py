@@ -239,3 +239,13 @@ def test_environment_raises_only_config_error(env: dict[str, str]) -> None:
         load_settings(environ=env)
     except ConfigError as exc:
         assert exc.key
+
+
+def test_providers_section(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[providers]\ncontact_secret = "s3cret"\nmin_interval = 2\n')
+    s = load_settings(path, environ={"SIPSWITCH_PROVIDERS_MIN_EXPIRY": "5"})
+    assert (s.providers.min_interval, s.providers.min_expiry) == (2, 5)
+    assert s.providers.retry_backoff == 300 and s.providers.refresh_margin == 5
+    assert "s3cret" not in describe(s) and 'contact_secret = "***"' in describe(s)
+    with pytest.raises(ConfigError, match=r"providers\.min_interval: must be at least 1"):
+        load_settings(environ={"SIPSWITCH_PROVIDERS_MIN_INTERVAL": "0"})

@@ -20,6 +20,7 @@ import dataclasses
 import enum
 import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -56,6 +57,13 @@ class Transport(enum.StrEnum):
 class LogFormat(enum.StrEnum):
     CONSOLE = "console"
     JSON = "json"
+
+
+class ScannerAction(enum.StrEnum):
+    """What a request from a known scanner gets: nothing, or one 403 per source per ban period."""
+
+    DROP = "drop"
+    REJECT = "reject"
 
 
 class LogLevel(enum.StrEnum):
@@ -179,6 +187,9 @@ class RegistrarSettings:
     max_expiry: int = field(default=3600, metadata=_meta(1, 86400 * 7))
     default_expiry: int = field(default=3600, metadata=_meta(1, 86400 * 7))
     max_bindings: int = field(default=10, metadata=_meta(1, 1000))
+    #: per-User-Agent maximum expiry, first match wins: ``"REGEX=SECONDS"``, or
+    #: ``"REGEX=SECONDS/own"`` to list only the request's own contacts in the 200 OK
+    user_agent_expiry: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +217,29 @@ class SecuritySettings:
         "sip-scan",
         "VaxSIPUserAgent",
     )
+    scanner_action: ScannerAction = ScannerAction.DROP
     exempt: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProvidersSettings:
+    """Our registrations to upstream providers (seconds; the defaults are the operator's rules:
+    refresh 5 s before the granted expiry, floor 60 s, attempts at least 50 s apart, failures
+    back off 300 s plus up to 60 s of jitter, five DNS failures in a row disable).
+
+    ``contact_secret`` keys the HMAC that makes each provider's Contact user (an opaque token);
+    unset, the token is keyed by the provider's own password and creation time.
+    """
+
+    contact_secret: str | None = None
+    min_interval: int = field(default=50, metadata=_meta(1, 3600))
+    refresh_margin: int = field(default=5, metadata=_meta(0, 600))
+    min_expiry: int = field(default=60, metadata=_meta(1, 86400))
+    retry_backoff: int = field(default=300, metadata=_meta(1, 86400))
+    retry_jitter: int = field(default=60, metadata=_meta(0, 3600))
+    dns_failures_to_disable: int = field(default=5, metadata=_meta(1, 1000))
+    reload_interval: int = field(default=30, metadata=_meta(1, 3600))
+    request_timeout: int = field(default=32, metadata=_meta(1, 300))
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +255,7 @@ class Settings:
     registrar: RegistrarSettings = RegistrarSettings()
     nat: NatSettings = NatSettings()
     security: SecuritySettings = SecuritySettings()
+    providers: ProvidersSettings = ProvidersSettings()
     source: Path | None = None
 
 
@@ -394,12 +428,48 @@ def _check_special(path: str, value: str) -> str:
         return _check_domain(path, value)
     if path.startswith("database.url"):
         return _check_database_url(path, value)
+    if path.startswith("registrar.user_agent_expiry"):
+        try:
+            parse_user_agent_rule(value)
+        except ValueError as exc:
+            raise ConfigError(path, str(exc)) from None
     if path.startswith("security.exempt"):
         try:
             ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise ConfigError(path, f"not an address or network: {value!r}") from None
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class UserAgentRule:
+    """One row of the per-User-Agent expiry table (``registrar.user_agent_expiry``)."""
+
+    pattern: re.Pattern[str]
+    max_expiry: int
+    own_contacts_only: bool = False
+
+    def matches(self, user_agent: str) -> bool:
+        return self.pattern.search(user_agent) is not None
+
+
+def parse_user_agent_rule(text: str) -> UserAgentRule:
+    """``REGEX=SECONDS[/own]`` → a rule; ValueError names the fault."""
+    pattern, sep, rest = text.rpartition("=")
+    if not sep or not pattern:
+        raise ValueError(f"expected 'REGEX=SECONDS', got {text!r}")
+    seconds, slash, flag = rest.partition("/")
+    if not seconds.strip().isdigit() or not 1 <= int(seconds) <= 86400 * 7:
+        raise ValueError(f"expected seconds 1..604800 after '=', got {seconds!r}")
+    if slash and flag.strip().lower() != "own":
+        raise ValueError(f"unknown flag {flag!r} (only 'own')")
+    if len(pattern) > 200:
+        raise ValueError("regex longer than 200 characters")
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"bad regex {pattern!r}: {exc}") from None
+    return UserAgentRule(compiled, int(seconds), bool(slash))
 
 
 def _check_domain(path: str, value: str) -> str:
@@ -487,6 +557,8 @@ def describe(settings: Settings) -> str:
             value = getattr(section, fld.name)
             if name == "database" and fld.name == "url":
                 value = redacted_database_url(value)
+            if name == "providers" and fld.name == "contact_secret" and value is not None:
+                value = "***"
             if value is None:
                 lines.append(f"# {fld.name} = (unset)")
             else:
