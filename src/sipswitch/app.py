@@ -26,6 +26,7 @@ from sipswitch.runtime.metrics import Metrics
 from sipswitch.runtime.uac import UacClient
 from sipswitch.services.dispatch import Dispatcher
 from sipswitch.services.domains import DomainDirectory
+from sipswitch.services.registrar import RegistrationServices
 from sipswitch.sip.transaction import TimerConfig, TransactionLayer
 from sipswitch.storage import Store, upgrade
 from sipswitch.transport.base import ListenerSpec, TransportLimits
@@ -79,6 +80,15 @@ class Application:
             on_event=self.endpoint.transport_event,
         )
         self.endpoint.attach(self.transports)
+        self.registration = RegistrationServices(
+            settings,
+            store=self.store,
+            clock=self.clock,
+            events=self.events,
+            metrics=self.metrics,
+            dispatcher=self.dispatcher,
+            transports=self.transports,
+        )
         self.resolver = SipResolver()
         self.uac = UacClient(
             self.endpoint, self.dispatcher, self.resolver, self.transports, self.clock
@@ -104,6 +114,7 @@ class Application:
         try:
             await upgrade(self.store.engine)
             await self.refresh()
+            await self.registration.start(self._spawn)
             await self.transports.start(
                 [
                     ListenerSpec(str(x.transport), x.host, x.port)
@@ -141,6 +152,7 @@ class Application:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.registration.close()
         if self.http is not None:
             await self.http.stop(force=self.lifecycle.force.is_set())
             self.http = None

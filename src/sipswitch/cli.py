@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -83,6 +84,16 @@ def _build_parser() -> argparse.ArgumentParser:
     passwd = account_sub.add_parser("passwd", parents=[common], help="set a SIP password")
     passwd.add_argument("aor", metavar="USER@DOMAIN")
     _password_option(passwd)
+
+    bindings = account_sub.add_parser(
+        "bindings", parents=[common], help="show the registered contacts of a SIP account"
+    )
+    bindings.add_argument("aor", metavar="USER@DOMAIN")
+    security = sub.add_parser("security", help="brute-force and flood bans")
+    security_sub = security.add_subparsers(dest="action", required=True)
+    security_sub.add_parser("bans", parents=[common], help="list active bans")
+    unban = security_sub.add_parser("unban", parents=[common], help="lift a ban")
+    unban.add_argument("subject", help="an IP address, USER@DOMAIN, or a key from `bans`")
 
     provider = sub.add_parser("provider", help="upstream SIP providers")
     provider_sub = provider.add_subparsers(dest="action", required=True)
@@ -390,6 +401,62 @@ async def _provider_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ago(epoch: float, now: float) -> str:
+    seconds = int(epoch - now)
+    return f"in {seconds}s" if seconds >= 0 else f"{-seconds}s ago"
+
+
+async def _account_bindings(args: argparse.Namespace, settings: Settings) -> int:
+    """Bindings as last written by the server (it writes them behind within a moment)."""
+    user, domain = _split_aor(args.aor)
+    async with await _open(settings) as store:
+        found = await store.accounts.find(ADMIN, user, domain)
+        if found is None:
+            raise NotFoundError(f"no SIP account {args.aor}")
+        rows = await store.bindings.for_aor(found.aor)
+    now = time.time()
+    live = [b for b in rows if b.expires_at > now]
+    _table(
+        ["contact", "source", "expires", "q", "user agent"],
+        [[b.uri, b.source, _ago(b.expires_at, now), b.q, b.user_agent] for b in live],
+    )
+    print(f"{len(live)} binding(s) of {found.aor}")
+    return 0
+
+
+def _ban_key(subject: str) -> str:
+    if subject.startswith(("source:", "account:")):
+        return subject
+    return f"account:{subject}" if "@" in subject else f"source:{subject}"
+
+
+async def _security_bans(args: argparse.Namespace, settings: Settings) -> int:
+    """Bans as the server last wrote them (it syncs every couple of seconds)."""
+    async with await _open(settings) as store:
+        rows = await store.bans.list()
+    now = time.time()
+    _table(
+        ["key", "reason", "count", "since", "until"],
+        [
+            [b.key, b.reason, b.failures, _ago(b.created_at, now), _ago(b.until, now)]
+            for b in rows
+            if b.until > now
+        ],
+    )
+    return 0
+
+
+async def _security_unban(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete the ban; a running server lifts it at its next sync (within seconds)."""
+    key = _ban_key(args.subject)
+    async with await _open(settings) as store:
+        removed = await store.bans.delete([key])
+    if not removed:
+        raise CommandError(f"no ban for {key}")
+    print(f"ban on {key} lifted")
+    return 0
+
+
 _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("init", None): _init,
     ("db", "upgrade"): _db_upgrade,
@@ -399,6 +466,9 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("account", "add"): _account_add,
     ("account", "list"): _account_list,
     ("account", "passwd"): _account_passwd,
+    ("account", "bindings"): _account_bindings,
+    ("security", "bans"): _security_bans,
+    ("security", "unban"): _security_unban,
     ("provider", "add"): _provider_add,
     ("provider", "list"): _provider_list,
 }

@@ -109,6 +109,8 @@ class Dispatcher:
         self._services: dict[str, RequestService] = {}
         self._cancel_handler: Callable[[CancelReceived], bool] | None = None
         self._listeners: list[EventService] = []
+        #: security hook: returns True when it answered (or dropped) the request itself
+        self.screen: Callable[[IncomingRequest], bool] | None = None
         endpoint.set_handler(self.on_event)
 
     # -- registration of services -------------------------------------------------------------
@@ -160,6 +162,8 @@ class Dispatcher:
         )
 
     def _on_request(self, incoming: IncomingRequest) -> None:
+        if self.screen is not None and self.screen(incoming):
+            return
         request = incoming.request
         method = request.method
         service = self._services.get(method)

@@ -6,6 +6,7 @@ customer owns, and someone else's object looks exactly like a missing one.
 
 from sipswitch.storage._base import ForbiddenError
 from sipswitch.storage.accounts import UNSET, Unset
+from sipswitch.storage.bindings import BanRecord, BindingRecord
 from sipswitch.storage.credentials import DigestHashes, LoginHasher, digest_ha1, generate_password
 from sipswitch.storage.domains import LOCAL_ALIAS
 from sipswitch.storage.engine import create_engine, session_factory
@@ -29,6 +30,8 @@ from sipswitch.storage.store import Store
 __all__ = [
     "LOCAL_ALIAS",
     "UNSET",
+    "BanRecord",
+    "BindingRecord",
     "ConflictError",
     "CustomerRecord",
     "DigestHashes",

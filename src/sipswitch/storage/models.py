@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -157,3 +158,43 @@ class KvEntry(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Binding(Base):
+    """A registered contact of a SIP account (RFC 3261 §10.3) with the address it really came
+    from (NAT). Written behind the in-memory location service; read back at start."""
+
+    __tablename__ = "bindings"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("sip_accounts.id", ondelete="CASCADE"), index=True
+    )
+    aor: Mapped[str] = mapped_column(String(320), index=True)
+    contact: Mapped[str] = mapped_column(Text)
+    uri: Mapped[str] = mapped_column(Text)
+    q: Mapped[float | None] = mapped_column(Float)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    call_id: Mapped[str] = mapped_column(String(255))
+    cseq: Mapped[int] = mapped_column(Integer)
+    source_ip: Mapped[str] = mapped_column(String(45))
+    source_port: Mapped[int] = mapped_column(Integer)
+    transport: Mapped[str] = mapped_column(String(8))
+    local: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(255))
+    instance: Mapped[str | None] = mapped_column(String(255))
+    reg_id: Mapped[int | None] = mapped_column(Integer)
+    keepalive: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class SecurityBan(Base):
+    """A source address or account refused for a while (brute force, flooding)."""
+
+    __tablename__ = "security_bans"
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(255))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    until: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -8,6 +8,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sipswitch.storage.accounts import SipAccountRepository
+from sipswitch.storage.bindings import BanRepository, BindingRepository
 from sipswitch.storage.credentials import LoginHasher
 from sipswitch.storage.customers import CustomerRepository
 from sipswitch.storage.domains import DomainRepository
@@ -27,6 +28,8 @@ class Store:
         self.accounts = SipAccountRepository(sessions)
         self.providers = ProviderRepository(sessions)
         self.kv = KvRepository(sessions)
+        self.bindings = BindingRepository(sessions)
+        self.bans = BanRepository(sessions)
 
     @classmethod
     def open(cls, url: str | URL, hasher: LoginHasher | None = None) -> Store:

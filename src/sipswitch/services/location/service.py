@@ -1,0 +1,236 @@
+"""The location service: where each address-of-record is reachable now (RFC 3261 §10.2, §16.5).
+
+Bindings are held in memory, indexed by AOR (``user@domain``, the account's canonical domain),
+and written behind to storage: every change is queued (coalesced per binding) and a writer
+task commits the queue in one transaction, continuously. The REGISTER path never waits on the
+database, so a 200 OK costs microseconds; a graceful stop flushes the queue, so a restart loses
+nothing; a crash loses at most the batch in flight (the phones re-register). At start every
+stored binding that has not expired is read back.
+
+Requests to a binding go to its real source (:attr:`BindingRecord.target`): the address and
+transport the REGISTER came from, over the same connection while it is open (NAT traversal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+from collections.abc import Callable, Iterable
+
+import structlog
+
+from sipswitch.runtime.clock import Clock
+from sipswitch.runtime.events import ConsoleEvent, EventBus, EventKind
+from sipswitch.runtime.metrics import Metrics
+from sipswitch.storage.bindings import BindingRecord, BindingRepository
+from sipswitch.transport.base import Target
+
+log = structlog.get_logger("sipswitch.location")
+
+Binding = BindingRecord
+Sender = Callable[[bytes, Target], None]
+
+#: seconds between expiry sweeps
+SWEEP_INTERVAL = 1.0
+#: what a keep-alive is: a double CRLF in a datagram (RFC 5626 §4.4.1 style), a CRLF on streams
+KEEPALIVE_UDP = b"\r\n\r\n"
+KEEPALIVE_STREAM = b"\r\n"
+
+
+class LocationService:
+    """In-memory bindings with write-behind persistence, expiry sweeping and NAT keep-alives."""
+
+    def __init__(
+        self,
+        repository: BindingRepository,
+        clock: Clock,
+        *,
+        events: EventBus | None = None,
+        metrics: Metrics | None = None,
+        send: Sender | None = None,
+        keepalive_interval: int = 15,
+    ) -> None:
+        self.repository = repository
+        self.clock = clock
+        self.events = events
+        self.metrics = metrics
+        self.send = send
+        self.keepalive_interval = max(int(keepalive_interval), 1)
+        self._by_aor: dict[str, list[Binding]] = {}
+        self._count = 0
+        self._expiry: list[tuple[float, str, str]] = []  # (expires_at, id, aor), lazy deletion
+        self._dirty: dict[str, Binding | None] = {}
+        self._wake = asyncio.Event()
+        self._flushing: asyncio.Lock | None = None
+        self._tick = 0
+
+    # -- reading ------------------------------------------------------------------------------
+    def lookup(self, aor: str) -> list[Binding]:
+        """The live bindings of ``aor``, best first (highest q, then most recently refreshed)."""
+        now = self.clock.wall()
+        live = [b for b in self._by_aor.get(aor.lower(), ()) if b.expires_at > now]
+        live.sort(key=lambda b: (-(b.q if b.q is not None else 1.0), -b.updated_at))
+        return live
+
+    def bindings(self, aor: str) -> list[Binding]:
+        """The bindings of ``aor`` as stored (registration order), expired ones not yet swept."""
+        return list(self._by_aor.get(aor.lower(), ()))
+
+    def aors(self) -> list[str]:
+        return list(self._by_aor)
+
+    def __len__(self) -> int:
+        return self._count
+
+    # -- writing ------------------------------------------------------------------------------
+    def commit(self, aor: str, bindings: Iterable[Binding], removed: Iterable[Binding]) -> None:
+        """Make ``bindings`` the AOR's set (RFC 3261 §10.3: all of a REGISTER's changes become
+        visible together); ``removed`` are the ones that left. Queued for storage."""
+        key = aor.lower()
+        new = list(bindings)
+        old = self._by_aor.get(key, [])
+        self._count += len(new) - len(old)
+        if new:
+            self._by_aor[key] = new
+        else:
+            self._by_aor.pop(key, None)
+        for binding in removed:
+            self._dirty[binding.id] = None
+        kept = {b.id: b for b in old}
+        for binding in new:
+            if kept.get(binding.id) is not binding:
+                self._dirty[binding.id] = binding
+                heapq.heappush(self._expiry, (binding.expires_at, binding.id, key))
+        self._wake.set()
+        if self.metrics is not None:
+            self.metrics.set_bindings(self._count)
+
+    def restore(self, records: Iterable[Binding], now: float) -> int:
+        """Index bindings read from storage (not queued again); expired ones are dropped and
+        queued for deletion. Returns how many were kept."""
+        kept = 0
+        for record in records:
+            if record.expires_at <= now:
+                self._dirty[record.id] = None
+                continue
+            key = record.aor.lower()
+            self._by_aor.setdefault(key, []).append(record)
+            heapq.heappush(self._expiry, (record.expires_at, record.id, key))
+            kept += 1
+        for items in self._by_aor.values():
+            items.sort(key=lambda b: b.created_at)
+        self._count = sum(len(v) for v in self._by_aor.values())
+        if self.metrics is not None:
+            self.metrics.set_bindings(self._count)
+        return kept
+
+    def sweep(self, now: float) -> list[Binding]:
+        """Remove the bindings that have expired by ``now`` (BindingExpired for each)."""
+        gone: list[Binding] = []
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            expires_at, binding_id, aor = heapq.heappop(heap)
+            current = self._by_aor.get(aor)
+            if not current:
+                continue
+            match = next((b for b in current if b.id == binding_id), None)
+            if match is None or match.expires_at != expires_at:
+                continue  # refreshed or removed since
+            rest = [b for b in current if b.id != binding_id]
+            self.commit(aor, rest, [match])
+            gone.append(match)
+        for binding in gone:
+            self._publish(EventKind.BINDING_EXPIRED, binding, "expired")
+        return gone
+
+    def _publish(self, kind: EventKind, binding: Binding, what: str) -> None:
+        if self.events is None:
+            return
+        self.events.publish(
+            ConsoleEvent(
+                kind=kind,
+                owner=binding.owner_id,
+                time=self.clock.wall(),
+                message=f"{binding.aor} binding {binding.uri} {what}",
+                remote=f"{binding.source_ip}:{binding.source_port}",
+                transport=binding.transport,
+                sip_method="REGISTER",
+            )
+        )
+
+    def removed(self, binding: Binding, why: str) -> None:
+        """Announce a binding that left other than by expiry (unregistered, cap)."""
+        self._publish(EventKind.BINDING_REMOVED, binding, f"removed ({why})")
+
+    # -- storage ------------------------------------------------------------------------------
+    async def load(self) -> int:
+        return self.restore(await self.repository.load_all(), self.clock.wall())
+
+    @property
+    def pending(self) -> int:
+        """Changes not yet written."""
+        return len(self._dirty)
+
+    async def flush(self) -> None:
+        """Write every queued change (one transaction). On failure the queue is kept."""
+        if self._flushing is None:
+            self._flushing = asyncio.Lock()
+        async with self._flushing:
+            batch, self._dirty = self._dirty, {}
+            if not batch:
+                return
+            try:
+                await self.repository.apply(batch)
+            except BaseException:
+                for key, value in batch.items():
+                    self._dirty.setdefault(key, value)  # newer changes win
+                raise
+
+    async def run_writer(self) -> None:
+        """Commit queued changes as they come; back off while the database is away."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception as exc:
+                log.warning("cannot write bindings; kept in memory", error=str(exc))
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def run_sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            self.sweep(self.clock.wall())
+
+    # -- NAT keep-alives ----------------------------------------------------------------------
+    def keepalive_tick(self) -> int:
+        """Send this second's share of keep-alives: each binding once per interval, spread
+        evenly over it. Returns how many were sent."""
+        if self.send is None:
+            return 0
+        slot = self._tick % self.keepalive_interval
+        self._tick += 1
+        now = self.clock.wall()
+        sent = 0
+        for items in self._by_aor.values():
+            for b in items:
+                if not b.keepalive or b.expires_at <= now:
+                    continue
+                if hash(b.id) % self.keepalive_interval != slot:
+                    continue
+                data = KEEPALIVE_UDP if b.transport == "udp" else KEEPALIVE_STREAM
+                self.send(data, b.target)
+                sent += 1
+        return sent
+
+    async def run_keepalives(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.keepalive_tick()
+
+    async def close(self) -> None:
+        """Final flush (a graceful stop loses nothing)."""
+        with contextlib.suppress(Exception):
+            await self.flush()
