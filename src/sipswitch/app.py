@@ -26,6 +26,7 @@ from sipswitch.runtime.metrics import Metrics
 from sipswitch.runtime.uac import UacClient
 from sipswitch.services.dispatch import Dispatcher
 from sipswitch.services.domains import DomainDirectory
+from sipswitch.services.providers import ProviderDirectory, ProviderRegistrationAgent
 from sipswitch.services.registrar import RegistrationServices
 from sipswitch.sip.transaction import TimerConfig, TransactionLayer
 from sipswitch.storage import Store, upgrade
@@ -93,6 +94,19 @@ class Application:
         self.uac = UacClient(
             self.endpoint, self.dispatcher, self.resolver, self.transports, self.clock
         )
+        self.provider_directory = ProviderDirectory(
+            None if (secret := settings.providers.contact_secret) is None else secret.encode()
+        )
+        self.providers = ProviderRegistrationAgent(
+            store=self.store,
+            uac=self.uac,
+            resolver=self.resolver,
+            events=self.events,
+            clock=self.clock,
+            settings=settings.providers,
+            directory=self.provider_directory,
+            user_agent=f"sipswitch/{__version__}",
+        )
         self.http: RunningServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -126,6 +140,7 @@ class Application:
                 create_health_app(self.metrics, self.health), http.host, http.port
             )
             self._spawn(self._refresh_loop(), "refresh")
+            self.providers.start()
         except BaseException:
             await self.close()
             raise
@@ -147,6 +162,7 @@ class Application:
 
     async def close(self) -> None:
         """Stop everything that runs, in reverse order; idempotent."""
+        await self.providers.close()  # un-REGISTERs while the transports are still up
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
