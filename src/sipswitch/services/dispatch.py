@@ -109,6 +109,8 @@ class Dispatcher:
         self._services: dict[str, RequestService] = {}
         self._cancel_handler: Callable[[CancelReceived], bool] | None = None
         self._listeners: list[EventService] = []
+        #: requests inside a dialog (To tag present): returns True when a dialog owned it
+        self.in_dialog: Callable[[IncomingRequest], bool] | None = None
         #: security hook: returns True when it answered (or dropped) the request itself
         self.screen: Callable[[IncomingRequest], bool] | None = None
         endpoint.set_handler(self.on_event)
@@ -127,7 +129,10 @@ class Dispatcher:
 
     @property
     def allow(self) -> str:
-        return ", ".join(["OPTIONS", *sorted(m for m in self._services if m != "OPTIONS")])
+        methods = set(self._services) - {"OPTIONS"}
+        if "INVITE" in methods:
+            methods |= {"ACK", "CANCEL"}
+        return ", ".join(["OPTIONS", *sorted(methods)])
 
     # -- events ---------------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
@@ -169,6 +174,8 @@ class Dispatcher:
         service = self._services.get(method)
         if method == "OPTIONS" and "OPTIONS" not in self._services:
             service = self._options
+        if service is None and self.in_dialog is not None and request.to.tag is not None:
+            service = self._no_service  # in-dialog methods (BYE, INFO...) belong to dialogs
         if service is None:
             incoming.respond(501, headers=[("Allow", self.allow)])
             return
@@ -179,6 +186,10 @@ class Dispatcher:
         if verdict is not None:
             status, reason, headers = verdict
             incoming.respond(status, reason, headers=headers)
+            return
+        if self.in_dialog is not None and method != "REGISTER" and request.to.tag is not None:
+            if not self.in_dialog(incoming):  # §12.2.2: no such dialog
+                incoming.respond(481)
             return
         service(incoming)
 
@@ -212,6 +223,9 @@ class Dispatcher:
         if hops == 0 and request.method not in LOCAL_METHODS:
             return 483, "Too Many Hops", []
         return None
+
+    def _no_service(self, incoming: IncomingRequest) -> None:
+        incoming.respond(481)
 
     def _options(self, incoming: IncomingRequest) -> None:
         """OPTIONS (§11.2): what we allow, accept and support."""

@@ -1,0 +1,390 @@
+"""A call: the caller's leg, the legs a dial plan places (parallel within a group, groups in
+sequence), the first answer bridged, in-dialog requests relayed, CDRs closed at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from sipswitch.sdp import b2bua as sdp_b2bua
+from sipswitch.sdp.errors import SdpParseError
+from sipswitch.sdp.parser import parse_sdp
+from sipswitch.services.calls.cdr import CallDetailRecord, CdrBuilder, CdrSink
+from sipswitch.services.calls.client_leg import ClientLeg, Destination, LegSetup
+from sipswitch.services.calls.events import Answered, Ended, Failed, LegEvent, Ringing
+from sipswitch.services.calls.plumbing import Plumbing
+from sipswitch.services.calls.server_leg import ServerLeg
+from sipswitch.services.dispatch import IncomingRequest
+from sipswitch.sip.message import Response
+from sipswitch.sip.uri import SipUri
+
+MAX_RING_SECONDS = 180.0
+#: when several legs fail, the status the caller hears: the most telling one (RFC 3261 §16.7
+#: favours 6xx, then the lowest class; busy and rejection beat "not found" and timeouts)
+_PREFERENCE = (600, 603, 604, 606, 486, 600, 403, 404, 484, 485, 488, 480, 408, 503, 500)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedLeg:
+    """One leg ready to dial: where, what to say, and its dial-string options."""
+
+    destination: Destination
+    setup: LegSetup
+    delay: float = 0.0
+    duration_limit: float | None = None
+    relay_183: bool = True
+    mangle_sdp: bool = True
+    transfer_mode: str = "n"
+
+
+Expand = Callable[[int], Awaitable[Sequence[PlannedLeg]]]
+
+
+@dataclass
+class CallContext:
+    """Who the call belongs to, for CDRs and limits."""
+
+    owner: int | None = None
+    execution_id: str | None = None
+    ring_timeout: float = 60.0
+    cdr_sink: CdrSink | None = None
+    registry: Callable[[ClientLeg], None] | None = None  # the service indexes placed legs
+    on_finished: Callable[[Call], None] | None = None
+
+
+@dataclass
+class _Group:
+    pending: list[ClientLeg] = field(default_factory=list)
+    delayed: list[tuple[asyncio.TimerHandle, PlannedLeg]] = field(default_factory=list)
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+
+class Call:
+    """Runs one call to its end: ``await call.run(groups, expand)``."""
+
+    def __init__(self, plumbing: Plumbing, incoming: IncomingRequest, context: CallContext) -> None:
+        self.plumbing = plumbing
+        self.context = context
+        self.bridge_id = secrets.token_hex(8)
+        self.a = ServerLeg(plumbing, incoming, self._on_a)
+        self.a.on_request = self._relay_from_a
+        self.b: ClientLeg | None = None
+        self.b_plan: PlannedLeg | None = None
+        self._events: asyncio.Queue[tuple[ClientLeg | None, LegEvent]] = asyncio.Queue()
+        self._cdrs: dict[int, CdrBuilder] = {}
+        self._a_cdr = self._cdr_for_a()
+        self._early_sent = False
+        self._done = asyncio.get_running_loop().create_future()
+        self._limit: asyncio.TimerHandle | None = None
+
+    # -- running the dial plan --------------------------------------------------------------------
+    async def run(self, group_count: int, expand: Expand) -> None:
+        try:
+            failures: list[tuple[int, str]] = []
+            for index in range(group_count):
+                if self.a.ended:
+                    break
+                planned = list(await expand(index))
+                if not planned:
+                    continue
+                answered = await self._ring(planned, failures)
+                if answered is not None:
+                    await self._bridge(*answered)
+                    return
+            if not self.a.ended:
+                status, reason = _best(failures)
+                self.a.reject(status, reason)
+                self._close_a(reason)
+        finally:
+            if self.context.on_finished is not None:
+                self.context.on_finished(self)
+
+    async def _ring(
+        self, planned: list[PlannedLeg], failures: list[tuple[int, str]]
+    ) -> tuple[ClientLeg, PlannedLeg, bytes | None] | None:
+        group = _Group()
+        plans: dict[int, PlannedLeg] = {}
+
+        def start(plan: PlannedLeg) -> None:
+            leg = ClientLeg(self.plumbing, plan.destination, plan.setup, _ignore)
+            leg.listener = functools.partial(self._queue_event, leg)
+            plans[id(leg)] = plan
+            self._cdrs[id(leg)] = self._cdr_for_b(leg)
+            group.pending.append(leg)
+            if self.context.registry is not None:
+                self.context.registry(leg)
+            leg.start()
+
+        def start_delayed_now() -> None:
+            for handle, plan in group.delayed:
+                handle.cancel()
+                start(plan)
+            group.delayed.clear()
+
+        def _start_one(plan: PlannedLeg) -> None:
+            group.delayed = [(h, p) for h, p in group.delayed if p is not plan]
+            start(plan)
+
+        for plan in planned:
+            if plan.delay > 0:
+                handle = self.plumbing.later(plan.delay, functools.partial(_start_one, plan))
+                group.delayed.append((handle, plan))
+            else:
+                start(plan)
+
+        if not group.pending:
+            start_delayed_now()
+        ring = min(self.context.ring_timeout, MAX_RING_SECONDS)
+        deadline = self.plumbing.clock.now() + ring
+        while group.pending or group.delayed:
+            timeout = deadline - self.plumbing.clock.now()
+            try:
+                leg, event = await asyncio.wait_for(self._events.get(), max(timeout, 0))
+            except TimeoutError:
+                self._give_up(group)
+                failures.append((480, "No Answer"))
+                return None
+            if leg is None:  # the caller went away
+                self._give_up(group)
+                return None
+            cdr = self._cdrs[id(leg)]
+            now = self.plumbing.clock.wall()
+            if isinstance(event, Ringing):
+                cdr.progress(now, event.status, event.reason)
+                self._relay_ringing(event, plans[id(leg)])
+            elif isinstance(event, Answered):
+                cdr.answered(now, 200, "OK")
+                group.pending.remove(leg)
+                self._give_up(group)
+                return leg, plans[id(leg)], event.sdp
+            elif isinstance(event, Failed):
+                cdr.answered(now, event.status, event.reason)
+                self._emit(cdr.hungup(now, event.reason))
+                failures.append((event.status, event.reason))
+                if leg in group.pending:
+                    group.pending.remove(leg)
+                if not group.pending and group.delayed:
+                    start_delayed_now()  # every undelayed leg failed: don't make them wait
+        return None
+
+    def _queue_event(self, leg: ClientLeg, event: LegEvent) -> None:
+        self._events.put_nowait((leg, event))
+
+    def _give_up(self, group: _Group) -> None:
+        for handle, _ in group.delayed:
+            handle.cancel()
+        group.delayed.clear()
+        now = self.plumbing.clock.wall()
+        for leg in group.pending:
+            leg.cancel()
+            cdr = self._cdrs[id(leg)]
+            cdr.answered(now, 487, "Request Terminated")
+            self._emit(cdr.hungup(now, "cancelled"))
+        group.pending.clear()
+
+    def _relay_ringing(self, event: Ringing, plan: PlannedLeg) -> None:
+        if event.sdp and event.status == 183:
+            if plan.relay_183:
+                self.a.provisional(183, event.reason, self._mangle(event.sdp, plan))
+                self._early_sent = True
+            return
+        if not self._early_sent:
+            self.a.provisional(180 if event.status != 183 else 183, event.reason)
+            self._early_sent = True
+
+    # -- the bridge -------------------------------------------------------------------------------
+    async def _bridge(self, b: ClientLeg, plan: PlannedLeg, sdp: bytes | None) -> None:
+        self.b, self.b_plan = b, plan
+        b.listener = self._on_b
+        b.on_request = self._relay_from_b
+        now = self.plumbing.clock.wall()
+        self.a.answer(self._mangle(sdp, plan) if sdp else None)
+        self._a_cdr.answered(now, 200, "OK")
+        self._a_cdr.bridged(self.bridge_id)
+        self._cdrs[id(b)].bridged(self.bridge_id)
+        if plan.duration_limit:
+            self._limit = self.plumbing.later(plan.duration_limit, self._duration_reached)
+        await self._done
+
+    def _duration_reached(self) -> None:
+        self.hangup("call duration limit reached")
+
+    def hangup(self, reason: str) -> None:
+        """End the call from the switch's side."""
+        if self.b is not None:
+            self.b.bye(reason)
+            self._close_b(reason)
+        self.a.bye(reason)
+        self._close_a(reason)
+        self._finish()
+
+    def _on_a(self, event: LegEvent) -> None:
+        if isinstance(event, Failed):  # CANCEL from the caller while ringing
+            self._close_a("cancelled")
+            self._events.put_nowait((None, event))
+            self._finish()
+        elif isinstance(event, Ended):
+            if self.b is not None:
+                self.b.bye(event.reason)
+                self._close_b(event.reason)
+            self._close_a(event.reason)
+            self._finish()
+
+    def _on_b(self, event: LegEvent) -> None:
+        if isinstance(event, Ended):
+            self.a.bye(event.reason)
+            self._close_a(event.reason)
+            self._close_b(event.reason)
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._limit is not None:
+            self._limit.cancel()
+        if not self._done.done():
+            self._done.set_result(None)
+
+    # -- relaying in-dialog requests --------------------------------------------------------------
+    def _relay_from_a(self, incoming: IncomingRequest) -> None:
+        self._relay(incoming, self.b, self.a)
+
+    def _relay_from_b(self, incoming: IncomingRequest) -> None:
+        self._relay(incoming, self.a, self.b)
+
+    def _relay(
+        self,
+        incoming: IncomingRequest,
+        to: ServerLeg | ClientLeg | None,
+        origin: ServerLeg | ClientLeg | None,
+    ) -> None:
+        """re-INVITE/UPDATE/INFO/NOTIFY go to the other leg; the answer comes back (§12.2)."""
+        request = incoming.request
+        if request.method == "OPTIONS":
+            incoming.respond(
+                200, headers=[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY")]
+            )
+            return
+        if to is None or to.dialog is None or request.method == "REFER":
+            incoming.respond(403 if request.method == "REFER" else 481)  # transfers: their issue
+            return
+        headers = [(n, v) for n, v in request.header_items() if n.lower() in _RELAYED]
+        body = request.body
+        if body and request.content_type == "application/sdp" and self.b_plan is not None:
+            body = self._mangle_from(body, incoming.source[0])
+
+        def answered(response: Response | None) -> None:
+            if response is None:
+                incoming.respond(408)
+                return
+            if request.method == "INVITE" and 200 <= response.status < 300:
+                to.ack_2xx(response)
+            out_headers = [(n, v) for n, v in response.header_items() if n.lower() in _RELAYED]
+            extra: list[tuple[str, str]] = []
+            if request.method in ("INVITE", "UPDATE") and origin is not None:
+                extra.append(("Contact", str(origin.contact)))
+            incoming.respond(
+                response.status, response.reason, headers=out_headers + extra, body=response.body
+            )
+
+        to.request(request.method, body=body, headers=headers, callback=answered)
+
+    # -- SDP ------------------------------------------------------------------------------------
+    def _mangle(self, sdp: bytes, plan: PlannedLeg) -> bytes:
+        if not plan.mangle_sdp:
+            return sdp
+        return self._mangle_from(sdp, plan.destination.peer[1])
+
+    @staticmethod
+    def _mangle_from(sdp: bytes, source_ip: str) -> bytes:
+        """Private addresses in SDP from a public source are rewritten to that source."""
+        if sdp_b2bua.is_private_address(source_ip):
+            return sdp
+        try:
+            parsed = parse_sdp(sdp)
+        except SdpParseError:
+            return sdp
+        fixed = sdp_b2bua.nat_fixup(parsed, source_ip)
+        return sdp if fixed is parsed else bytes(fixed)
+
+    # -- CDRs -----------------------------------------------------------------------------------
+    def _cdr_for_a(self) -> CdrBuilder:
+        invite = self.a.invite
+        uri = invite.uri
+        return CdrBuilder(
+            CallDetailRecord(
+                leg_id=secrets.token_hex(8),
+                owner=self.context.owner,
+                direction="in",
+                call_id=invite.call_id,
+                bridge_id=None,
+                execution_id=self.context.execution_id,
+                from_user=invite.from_.uri.user if invite.from_.uri.user else None,
+                from_name=invite.from_.display_name,
+                from_header=invite.get("From") or "",
+                dst_user=uri.user if isinstance(uri, SipUri) else None,
+                dst_host=uri.host if isinstance(uri, SipUri) else "",
+                dst_uri=invite.uri_text,
+                local_socket=_socket(self.plumbing.local_address(*self.a.peer[:2])),
+                remote_socket=f"{self.a.peer[0]}:{self.a.peer[1]}:{self.a.peer[2]}",
+                created=self.plumbing.clock.wall(),
+            )
+        )
+
+    def _cdr_for_b(self, leg: ClientLeg) -> CdrBuilder:
+        uri = leg.destination.uri
+        setup = leg.setup
+        peer = leg.peer
+        return CdrBuilder(
+            CallDetailRecord(
+                leg_id=secrets.token_hex(8),
+                owner=self.context.owner,
+                direction="out",
+                call_id=leg.call_id,
+                bridge_id=None,
+                execution_id=self.context.execution_id,
+                from_user=setup.from_address.uri.user,
+                from_name=setup.from_address.display_name,
+                from_header=str(setup.from_address.with_tag(leg.local_tag)),
+                dst_user=uri.user,
+                dst_host=uri.host,
+                dst_uri=str(uri),
+                local_socket=_socket(self.plumbing.local_address(peer[0], peer[1])),
+                remote_socket=f"{peer[0]}:{peer[1]}:{peer[2]}",
+                created=self.plumbing.clock.wall(),
+            )
+        )
+
+    def _close_a(self, reason: str) -> None:
+        self._emit(self._a_cdr.hungup(self.plumbing.clock.wall(), reason))
+
+    def _close_b(self, reason: str) -> None:
+        if self.b is not None:
+            self._emit(self._cdrs[id(self.b)].hungup(self.plumbing.clock.wall(), reason))
+
+    def _emit(self, record: CallDetailRecord | None) -> None:
+        if record is not None and self.context.cdr_sink is not None:
+            self.context.cdr_sink(record)
+
+
+#: headers carried across the bridge with relayed requests and responses
+_RELAYED = frozenset({"content-type", "event", "subscription-state", "info-package", "reason"})
+
+
+def _ignore(_event: LegEvent) -> None:
+    pass
+
+
+def _best(failures: list[tuple[int, str]]) -> tuple[int, str]:
+    if not failures:
+        return 480, "All forwards failed"
+    for status in _PREFERENCE:
+        for failed, reason in reversed(failures):
+            if failed == status:
+                return failed, reason
+    return failures[-1]
+
+
+def _socket(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}"

@@ -1,0 +1,184 @@
+"""The leg the switch answers: the caller's INVITE, as a UAS (RFC 3261 §13.3, §12.1.1)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from sipswitch.services.calls.events import Ended, Failed, LegEvent
+from sipswitch.services.calls.plumbing import Peer, Plumbing, ResponseCallback
+from sipswitch.services.dispatch import IncomingRequest
+from sipswitch.sip.builders import make_response
+from sipswitch.sip.dialog import Dialog, DialogState, uas_dialog_from_request
+from sipswitch.sip.message import Request, Response
+from sipswitch.sip.transaction.keys import ClientKey
+
+SDP = "application/sdp"
+
+
+class ServerLeg:
+    """The caller's side of a call. Raises events to ``listener`` (the call)."""
+
+    def __init__(
+        self, plumbing: Plumbing, incoming: IncomingRequest, listener: Callable[[LegEvent], None]
+    ) -> None:
+        self.plumbing = plumbing
+        self.incoming = incoming
+        self.invite = incoming.request
+        self.listener = listener
+        self.peer: Peer = (incoming.transport, incoming.source[0], incoming.source[1])
+        self.local_tag = incoming.to_tag
+        self.contact = plumbing.contact(self.peer)
+        self.dialog: Dialog | None = None
+        self.final_status: int | None = None
+        self.ended = False
+        self._answer: Response | None = None
+        self._retransmit: asyncio.TimerHandle | None = None
+        self._interval = plumbing.t1
+        self._deadline = 0.0
+        self.on_request: Callable[[IncomingRequest], None] = lambda req: req.respond(501)
+
+    @property
+    def call_id(self) -> str:
+        return self.invite.call_id
+
+    # -- answering the INVITE --------------------------------------------------------------------
+    def provisional(self, status: int, reason: str | None = None, sdp: bytes | None = None) -> None:
+        if self.final_status is not None:
+            return
+        headers: list[tuple[str, str]] = [("Contact", str(self.contact))]
+        if sdp:
+            headers.append(("Content-Type", SDP))
+        self.incoming.respond(
+            status, reason, headers=headers, body=sdp or b"", copy_record_route=True
+        )
+
+    def answer(self, sdp: bytes | None) -> None:
+        """200 OK with our Contact; retransmitted until the ACK (§13.3.1.4)."""
+        if self.final_status is not None:
+            return
+        self.final_status = 200
+        headers: list[tuple[str, str]] = [("Contact", str(self.contact))]
+        if sdp:
+            headers.append(("Content-Type", SDP))
+        response = make_response(
+            self.invite,
+            200,
+            to_tag=self.local_tag,
+            headers=tuple(headers),
+            body=sdp or b"",
+            copy_record_route=True,
+        )
+        self._answer = response
+        self.dialog = uas_dialog_from_request(
+            self.invite, self.local_tag, self.contact, state=DialogState.CONFIRMED
+        )
+        self.incoming.answered = True
+        self.plumbing.endpoint.send_response(response, self.incoming.tx)
+        if self.peer[0] == "udp":
+            self._deadline = self.plumbing.clock.now() + 64 * self.plumbing.t1
+            self._retransmit = self.plumbing.later(self._interval, self._resend)
+
+    def _resend(self) -> None:
+        self._retransmit = None
+        if self._answer is None or self.ended:
+            return
+        if self.plumbing.clock.now() >= self._deadline:  # no ACK: §13.3.1.4, end the call
+            self.bye("no ACK")
+            return
+        self.plumbing.endpoint.send_stateless(self._answer, (self.peer[1], self.peer[2]), "udp")
+        self._interval = min(self._interval * 2, self.plumbing.t2)
+        self._retransmit = self.plumbing.later(self._interval, self._resend)
+
+    def on_ack(self, _ack: Request) -> None:
+        self._answer = None
+        if self._retransmit is not None:
+            self._retransmit.cancel()
+            self._retransmit = None
+
+    def reject(
+        self, status: int, reason: str | None = None, headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        if self.final_status is not None:
+            return
+        self.final_status = status
+        self.incoming.respond(status, reason, headers=tuple(headers))
+
+    def cancelled(self) -> None:
+        """The caller sent CANCEL (§9.2): 487 to the INVITE, then the call hears about it."""
+        if self.final_status is not None:
+            return
+        self.reject(487)
+        self.ended = True
+        self.listener(Failed(487, "Request Terminated"))
+
+    # -- in the dialog ----------------------------------------------------------------------------
+    def receive(self, incoming: IncomingRequest) -> None:
+        """A request from the caller inside our dialog."""
+        if self.dialog is None:
+            incoming.respond(481)
+            return
+        verdict = self.dialog.on_request(incoming.request)
+        status = verdict.status
+        if status is not None:
+            incoming.respond(status)
+            return
+        if incoming.request.method == "BYE":
+            incoming.respond(200)
+            self._end(_bye_reason(incoming.request))
+            return
+        self.on_request(incoming)
+
+    def request(
+        self,
+        method: str,
+        *,
+        body: bytes = b"",
+        headers: Iterable[tuple[str, str]] = (),
+        callback: ResponseCallback | None = None,
+    ) -> ClientKey | None:
+        """Send a request to the caller inside the dialog."""
+        if self.dialog is None:
+            return None
+        request = self.dialog.create_request(
+            method, via=self.plumbing.sent_by(self.peer), body=body, headers=headers
+        )
+        return self.plumbing.send(request, self.peer, callback or (lambda _r: None))
+
+    def ack_2xx(self, response: Response) -> None:
+        """ACK a 2xx to a re-INVITE we sent to the caller."""
+        if self.dialog is None:
+            return
+        ack = self.dialog.create_ack(response, via=self.plumbing.sent_by(self.peer))
+        self.plumbing.endpoint.send_stateless(ack, (self.peer[1], self.peer[2]), self.peer[0])
+
+    def bye(self, reason: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Hang up an answered leg (BYE), or refuse an unanswered one (480)."""
+        if self.ended:
+            return
+        if self.dialog is None:
+            self.reject(480, "Temporarily Unavailable")
+        else:
+            self.request("BYE", headers=headers)
+        self._end(reason)
+
+    def _end(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.on_ack(self.invite)  # stop retransmitting
+        if self.dialog is not None:
+            self.dialog.terminate()
+        self.listener(Ended(reason))
+
+
+def _bye_reason(bye: Request) -> str:
+    """The hang-up reason: the BYE's Reason header (RFC 3326) when present."""
+    try:
+        reasons = bye.reasons
+    except ValueError:
+        reasons = []
+    for reason in reasons:
+        if reason.text:
+            return reason.text
+    return "remote end hung up"

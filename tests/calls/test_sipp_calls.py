@@ -1,0 +1,136 @@
+"""SIPp uac → sipswitch → SIPp uas: answered, busy, cancelled, no answer, forking, sequential,
+delayed, duration limit, 3xx; over UDP and TCP; CDRs checked field by field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sipswitch.services.calls.cdr import CallDetailRecord
+
+from .conftest import SCENARIOS, CallLab, start_sipp, uas_args
+
+pytestmark = pytest.mark.peers
+
+
+async def _call(lab: CallLab, tmp_path: Path, *args: str, transport: str = "u1") -> str:
+    uac = await start_sipp(
+        tmp_path, "uac", f"127.0.0.1:{lab.port}", "-s", "service", "-t", transport, *args
+    )
+    code, out = await uac.wait(40)
+    errors = uac.log.read_text(errors="replace") if uac.log.exists() else ""
+    assert code == 0, out[-3000:] + errors[-3000:]
+    return out
+
+
+def _by_direction(cdrs: list[CallDetailRecord], direction: str) -> list[CallDetailRecord]:
+    return [c for c in cdrs if c.direction == direction]
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+async def test_answered_calls(lab: CallLab, tmp_path: Path, transport: str) -> None:
+    uas = await start_sipp(tmp_path, "uas", *uas_args(calls=3))
+    lab.plan = [[(uas.port, {})]]
+    await _call(lab, tmp_path, "-sn", "uac", "-m", "3", "-r", "10", "-d", "200",
+                transport=transport)  # fmt: skip
+    code, out = await uas.wait()
+    assert code == 0, out[-2000:]
+    inbound = _by_direction(lab.cdrs, "in")
+    outbound = _by_direction(lab.cdrs, "out")
+    assert len(inbound) == 3 and len(outbound) == 3
+    for cdr in lab.cdrs:
+        assert cdr.answered_status == 200 and cdr.answered_reason == "OK"
+        assert cdr.hungup_reason == "remote end hung up"
+        assert cdr.duration is not None and cdr.duration >= 0.1
+        assert cdr.ring_duration is not None and cdr.ring_duration >= 0
+        assert cdr.owner == 1 and cdr.bridge_id
+        assert cdr.progress_status in (180, None)
+    for a, b in zip(sorted(inbound, key=lambda c: c.bridge_id or ""),
+                    sorted(outbound, key=lambda c: c.bridge_id or ""), strict=True):  # fmt: skip
+        assert a.bridge_id == b.bridge_id
+        assert a.call_id != b.call_id  # a B2BUA: each leg its own dialog
+        assert a.dst_user == "service" and b.dst_user == "service"
+        assert a.from_user == "sipp" and b.from_user == "sipp"
+        assert b.remote_socket == f"udp:127.0.0.1:{uas.port}"
+        assert a.remote_socket.startswith("tcp:" if transport == "t1" else "udp:")
+
+
+async def test_busy(lab: CallLab, tmp_path: Path) -> None:
+    uas = await start_sipp(tmp_path, "uas", *uas_args("uas_busy.xml"))
+    lab.plan = [[(uas.port, {})]]
+    await _call(lab, tmp_path, "-sf", str(SCENARIOS / "uac_expect.xml"), "-m", "1")
+    await uas.wait()
+    (a,) = _by_direction(lab.cdrs, "in")
+    (b,) = _by_direction(lab.cdrs, "out")
+    assert (b.answered_status, b.answered_reason) == (486, "Busy Here")
+    assert a.duration is None and b.duration is None
+    assert a.hungup_reason == "Busy Here"
+
+
+async def test_caller_cancels(lab: CallLab, tmp_path: Path) -> None:
+    uas = await start_sipp(tmp_path, "uas", *uas_args("uas_ring.xml"))
+    lab.plan = [[(uas.port, {})]]
+    await _call(lab, tmp_path, "-sf", str(SCENARIOS / "uac_cancel.xml"), "-m", "1")
+    code, out = await uas.wait()
+    assert code == 0, out[-2000:]
+    (a,) = _by_direction(lab.cdrs, "in")
+    (b,) = _by_direction(lab.cdrs, "out")
+    assert a.hungup_reason == "cancelled" and b.hungup_reason == "cancelled"
+    assert b.progress_status == 180 and b.answered_status == 487
+
+
+async def test_no_answer_times_out(lab: CallLab, tmp_path: Path) -> None:
+    uas = await start_sipp(tmp_path, "uas", *uas_args("uas_ring.xml"))
+    lab.plan = [[(uas.port, {})]]
+    lab.ring_timeout = 1.0
+    await _call(lab, tmp_path, "-sf", str(SCENARIOS / "uac_expect.xml"), "-m", "1")
+    code, out = await uas.wait()
+    assert code == 0, out[-2000:]
+    (a,) = _by_direction(lab.cdrs, "in")
+    assert a.hungup_reason == "No Answer"
+
+
+async def test_forking_first_answer_wins(lab: CallLab, tmp_path: Path) -> None:
+    ringer = await start_sipp(tmp_path, "ringer", *uas_args("uas_ring.xml"))
+    answerer = await start_sipp(tmp_path, "answerer", *uas_args())
+    lab.plan = [[(ringer.port, {}), (answerer.port, {})]]
+    await _call(lab, tmp_path, "-sn", "uac", "-m", "1", "-d", "100")
+    for sipp in (ringer, answerer):
+        code, out = await sipp.wait()
+        assert code == 0, out[-2000:]
+    outbound = _by_direction(lab.cdrs, "out")
+    statuses = sorted(c.answered_status or 0 for c in outbound)
+    assert statuses == [200, 487]
+
+
+async def test_sequential_after_busy(lab: CallLab, tmp_path: Path) -> None:
+    busy = await start_sipp(tmp_path, "busy", *uas_args("uas_busy.xml"))
+    answerer = await start_sipp(tmp_path, "answerer", *uas_args())
+    lab.plan = [[(busy.port, {})], [(answerer.port, {})]]
+    await _call(lab, tmp_path, "-sn", "uac", "-m", "1", "-d", "100")
+    for sipp in (busy, answerer):
+        code, out = await sipp.wait()
+        assert code == 0, out[-2000:]
+    assert [c.answered_status for c in _by_direction(lab.cdrs, "out")] == [486, 200]
+
+
+async def test_delayed_leg_starts_when_others_fail(lab: CallLab, tmp_path: Path) -> None:
+    busy = await start_sipp(tmp_path, "busy", *uas_args("uas_busy.xml"))
+    answerer = await start_sipp(tmp_path, "answerer", *uas_args())
+    lab.plan = [[(busy.port, {}), (answerer.port, {"dt": 20.0})]]
+    await _call(lab, tmp_path, "-sn", "uac", "-m", "1", "-d", "100")
+    await busy.wait()
+    await answerer.wait()
+    (a,) = _by_direction(lab.cdrs, "in")
+    assert a.ring_duration is not None and a.ring_duration < 10  # did not wait the 20 s
+
+
+async def test_duration_limit_hangs_up(lab: CallLab, tmp_path: Path) -> None:
+    uas = await start_sipp(tmp_path, "uas", *uas_args())
+    lab.plan = [[(uas.port, {"cd": 0.5})]]
+    await _call(lab, tmp_path, "-sf", str(SCENARIOS / "uac_hold.xml"), "-m", "1")
+    await uas.wait()
+    for cdr in lab.cdrs:
+        assert cdr.hungup_reason == "call duration limit reached"
+        assert cdr.duration is not None and 0.4 <= cdr.duration < 3
