@@ -190,6 +190,9 @@ class RegistrarSettings:
     #: per-User-Agent maximum expiry, first match wins: ``"REGEX=SECONDS"``, or
     #: ``"REGEX=SECONDS/own"`` to list only the request's own contacts in the 200 OK
     user_agent_expiry: tuple[str, ...] = ()
+    #: digest algorithms offered, most preferred first (RFC 8760 §2.4); clients that read only
+    #: the first challenge (SIPp, old phones) need MD5 first
+    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +436,10 @@ def _check_special(path: str, value: str) -> str:
             parse_user_agent_rule(value)
         except ValueError as exc:
             raise ConfigError(path, str(exc)) from None
+    if path.startswith("registrar.digest_algorithms"):
+        if value.upper() not in ("MD5", "SHA-256", "SHA-512-256"):
+            raise ConfigError(path, f"expected MD5, SHA-256 or SHA-512-256, got {value!r}")
+        return value.upper()
     if path.startswith("security.exempt"):
         try:
             ipaddress.ip_network(value, strict=False)
@@ -511,6 +518,8 @@ def _check_database_url(path: str, value: str) -> str:
 
 def _cross_check(settings: Settings) -> None:
     reg = settings.registrar
+    if not reg.digest_algorithms:
+        raise ConfigError("registrar.digest_algorithms", "at least one algorithm is needed")
     if reg.min_expiry > reg.max_expiry:
         raise ConfigError("registrar.min_expiry", "must not exceed registrar.max_expiry")
     if not reg.min_expiry <= reg.default_expiry <= reg.max_expiry:

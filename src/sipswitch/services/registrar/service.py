@@ -80,7 +80,7 @@ class Registrar:
                 realm,
                 self._secret,
                 nonce_lifetime=self.nonce_lifetime,
-                algorithms=(Algorithm.SHA256, Algorithm.MD5),
+                algorithms=tuple(Algorithm(a) for a in self.settings.digest_algorithms),
             )
             self._digest[realm] = server
         return server

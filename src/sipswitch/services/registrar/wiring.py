@@ -50,9 +50,7 @@ class RegistrationServices:
             send=transports.send,
             keepalive_interval=settings.nat.keepalive_interval,
         )
-        self.security = SecurityService(
-            SecurityGuard(settings.security), store.bans, clock, events
-        )
+        self.security = SecurityService(SecurityGuard(settings.security), store.bans, clock, events)
         self.registrar = Registrar(
             accounts=self.accounts,
             location=self.location,
