@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -383,7 +384,17 @@ async def _provider_list(args: argparse.Namespace, settings: Settings) -> int:
         names = {c.id: c.username for c in await store.customers.list(ADMIN)}
         rows = await store.providers.list(ADMIN, owner_id=owner)
     _table(
-        ["id", "name", "owner", "server", "username", "register", "status", "last error"],
+        [
+            "id",
+            "name",
+            "owner",
+            "server",
+            "username",
+            "register",
+            "status",
+            "next attempt",
+            "last error",
+        ],
         [
             [
                 p.id,
@@ -393,12 +404,21 @@ async def _provider_list(args: argparse.Namespace, settings: Settings) -> int:
                 p.username,
                 p.register,
                 p.registration_status,
+                _next_attempt(p.next_attempt_at),
                 p.last_error,
             ]
             for p in rows
         ],
     )
     return 0
+
+
+def _next_attempt(at: dt.datetime | None) -> str | None:
+    """When the server next registers (or refreshes): UTC time and how far off."""
+    if at is None:
+        return None
+    now = dt.datetime.now(dt.UTC)
+    return f"{at:%Y-%m-%d %H:%M:%S}Z ({_ago(at.timestamp(), now.timestamp())})"
 
 
 def _ago(epoch: float, now: float) -> str:
