@@ -1,0 +1,1 @@
+"""Tests of the dialplan decision layer (dial strings, variables, patterns, rules)."""
