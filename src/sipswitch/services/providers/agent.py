@@ -111,6 +111,7 @@ class _Registration:
     contact: SipUri | None = None
     target: ResolvedTarget | None = None
     task: asyncio.Task[None] | None = None
+    disabled_at: float = 0.0  # wall clock when the core was (found) disabled
 
 
 class ProviderRegistrationAgent:
@@ -209,10 +210,12 @@ class ProviderRegistrationAgent:
     def _changed(current: _Registration, record: ProviderRecord) -> bool:
         if _fingerprint(current.record) != _fingerprint(record):
             return True
-        # the owner edited a disabled registration: the repository made it pending again
+        # the owner edited a disabled registration: the repository made it pending again (a
+        # read older than our own "disabled" write is not an edit)
         return (
             current.core.phase == Phase.DISABLED
             and record.registration_status != RegistrationStatus.DISABLED
+            and record.updated_at.timestamp() > current.disabled_at
         )
 
     def _begin(self, record: ProviderRecord, after: asyncio.Task[None] | None) -> None:
@@ -235,7 +238,7 @@ class ProviderRegistrationAgent:
             not_before=self._not_before(record, now),
             disabled_reason=disabled,
         )
-        reg = _Registration(record, plan, core)
+        reg = _Registration(record, plan, core, disabled_at=record.updated_at.timestamp())
         self._registrations[record.id] = reg
         reg.task = asyncio.create_task(self._run(reg, after), name=f"provider-{record.id}")
 
@@ -278,6 +281,8 @@ class ProviderRegistrationAgent:
             self._last_attempts[reg.record.id] = now
             outcome = await self._send(reg, send)
             reg.core.on_outcome(self.clock.now(), outcome)
+            if reg.core.snapshot().status == RegistrationStatus.DISABLED:
+                reg.disabled_at = self.clock.wall()
             await self._record(reg, outcome)
 
     async def _send(self, reg: _Registration, send: Send) -> Outcome:

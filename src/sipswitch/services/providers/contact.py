@@ -159,14 +159,14 @@ def granted_expiry(response: Response, contact: SipUri, requested: int) -> int:
                 return address.expires
         if response.expires is not None:
             return response.expires
-    except SipParseError:
+    except ValueError:  # SipParseError, or Address.expires on a non-ASCII digit
         pass
     return requested
 
 
 def _retry_after(response: Response) -> int | None:
     value = (response.get("Retry-After") or "").split(";")[0].split("(")[0].strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def outcome_of(response: Response, contact: SipUri, requested: int) -> Outcome:
@@ -178,6 +178,6 @@ def outcome_of(response: Response, contact: SipUri, requested: int) -> Outcome:
         return NoAnswer(f"408 {response.reason}")
     try:
         min_expires = response.min_expires
-    except SipParseError:
+    except ValueError:  # SipParseError included
         min_expires = None
     return Rejected(status, response.reason, min_expires, _retry_after(response))
