@@ -17,7 +17,8 @@ from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.service import CallService, Reject, Route
 from sipswitch.services.calls.setup import leg_setup
 from sipswitch.services.dispatch import IncomingRequest
-from sipswitch.sip.uri import parse_sip_uri
+from sipswitch.sip.digest import DigestClient
+from sipswitch.sip.uri import SipUri, parse_sip_uri
 from tests.server.conftest import RunningSwitch, switch  # noqa: F401 - fixture re-export
 from tests.support.sipclient import free_port
 
@@ -49,10 +50,14 @@ class CallLab:
             legs = []
             for uas_port, options in plan[index]:
                 uri = parse_sip_uri(f"sip:service@127.0.0.1:{uas_port}")
+                setup = leg_setup(incoming.request, uri)
+                setup.resolve = _loopback_destination
+                if options.get("auth"):
+                    setup.credentials = DigestClient("acct1", "s3cret")
                 legs.append(
                     PlannedLeg(
                         Destination(uri, ("udp", "127.0.0.1", uas_port)),
-                        leg_setup(incoming.request, uri),
+                        setup,
                         delay=float(options.get("dt", 0.0)),
                         duration_limit=float(options["cd"]) if "cd" in options else None,
                     )
@@ -60,6 +65,13 @@ class CallLab:
             return legs
 
         return Route(len(plan), expand, owner=1, ring_timeout=self.ring_timeout)
+
+
+def _loopback_destination(uri: SipUri) -> Destination | None:
+    """3xx targets: only loopback addresses are followed in tests."""
+    if uri.host != "127.0.0.1" or uri.port is None:
+        return None
+    return Destination(uri, ("udp", uri.host, uri.port))
 
 
 @pytest.fixture
@@ -102,7 +114,8 @@ async def start_sipp(tmp_path: Path, name: str, *args: str, port: int | None = N
     log = tmp_path / f"{name}.err"
     proc = await asyncio.create_subprocess_exec(
         sipp(), *args, "-i", "127.0.0.1", "-p", str(port), "-nostdin",
-        "-trace_err", "-error_file", str(log), "-timeout", "25s", "-timeout_error",
+        "-trace_err", "-error_file", str(log), "-trace_msg", "-message_file",
+        str(tmp_path / f"{name}.msg"), "-timeout", "25s", "-timeout_error",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     return Sipp(proc, port, log)

@@ -134,3 +134,28 @@ async def test_duration_limit_hangs_up(lab: CallLab, tmp_path: Path) -> None:
     for cdr in lab.cdrs:
         assert cdr.hungup_reason == "call duration limit reached"
         assert cdr.duration is not None and 0.4 <= cdr.duration < 3
+
+
+async def test_redirect_is_followed(lab: CallLab, tmp_path: Path) -> None:
+    answerer = await start_sipp(tmp_path, "answerer", *uas_args())
+    redirector = await start_sipp(
+        tmp_path, "redirector", *uas_args("uas_redirect.xml"), "-key", "target",
+        str(answerer.port),
+    )  # fmt: skip
+    lab.plan = [[(redirector.port, {})]]
+    await _call(lab, tmp_path, "-sn", "uac", "-m", "1", "-d", "100")
+    for sipp in (redirector, answerer):
+        code, out = await sipp.wait()
+        assert code == 0, out[-2000:]
+    (b,) = _by_direction(lab.cdrs, "out")
+    assert b.answered_status == 200
+
+
+async def test_provider_leg_answers_a_digest_challenge(lab: CallLab, tmp_path: Path) -> None:
+    provider = await start_sipp(tmp_path, "provider", *uas_args("uas_auth.xml"))
+    lab.plan = [[(provider.port, {"auth": True})]]
+    await _call(lab, tmp_path, "-sn", "uac", "-m", "1", "-d", "100")
+    code, out = await provider.wait()
+    assert code == 0, out[-2000:]
+    (b,) = _by_direction(lab.cdrs, "out")
+    assert b.answered_status == 200

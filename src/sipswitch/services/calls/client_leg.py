@@ -14,6 +14,7 @@ from sipswitch.sip.address import Address
 from sipswitch.sip.builders import new_branch, new_call_id, new_tag
 from sipswitch.sip.dialog import Dialog, uac_dialog_from_response
 from sipswitch.sip.digest import DigestClient
+from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.message import Request, Response
 from sipswitch.sip.transaction.keys import ClientKey
 from sipswitch.sip.uri import SipUri
@@ -104,6 +105,12 @@ class ClientLeg:
         if response is None:  # Timer B or a transport error
             self._fail(408 if not self.cancelling else 487, "Request Timeout")
             return
+        try:
+            self._handle(response)
+        except SipParseError as exc:  # a malformed answer fails the leg, never the call
+            self._fail(502, f"Bad response: {exc.reason}")
+
+    def _handle(self, response: Response) -> None:
         status = response.status
         if status < 200:
             self._provisional(response)
