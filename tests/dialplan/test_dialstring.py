@@ -96,7 +96,8 @@ def test_targets(text: str, target: object) -> None:
 def test_uri_params_and_options_together() -> None:
     leg = one("sip:1@host;transport=tcp[dt=5]")
     assert leg.target == UriTarget(parse_sip_uri("sip:1@host;transport=tcp"))
-    assert leg.target.uri.transport == "tcp"  # type: ignore[union-attr]
+    assert isinstance(leg.target, UriTarget)
+    assert leg.target.uri.transport == "tcp"
     assert leg.options == DialOptions(delay=5)
     leg = one("sip:1@[::1]:5060[dt=7]")
     assert leg.options.delay == 7
@@ -133,7 +134,9 @@ def test_uri_params_and_options_together() -> None:
         ("DT=3", DialOptions(delay=3)),
         (
             " dt=1 , cd=2,rm=m,fd=A,fu=b,fh=h,tr=p,ni=1,ma=0,dr=3 ",
-            DialOptions(1, 2, RedirectMode.MANUAL, "A", "b", "h", TransferMode.PASS_THROUGH, True, False, 3),
+            DialOptions(
+                1, 2, RedirectMode.MANUAL, "A", "b", "h", TransferMode.PASS_THROUGH, True, False, 3
+            ),
         ),
     ],
 )
@@ -142,7 +145,9 @@ def test_options(options: str, expected: DialOptions) -> None:
 
 
 def test_canonical_options_string() -> None:
-    opts = DialOptions(1, 2, RedirectMode.MANUAL, "A b", "u", "h", TransferMode.CONSUME, True, False, 3)
+    opts = DialOptions(
+        1, 2, RedirectMode.MANUAL, "A b", "u", "h", TransferMode.CONSUME, True, False, 3
+    )
     assert str(opts) == "[dt=1,cd=2,rm=m,fd=A%20b,fu=u,fh=h,tr=c,ni=true,ma=false,dr=3]"
     assert str(DialOptions()) == ""
 
@@ -166,7 +171,7 @@ def test_canonical_options_string() -> None:
         ("1@provider1[fd=]", "option 'fd' needs a value", 13),
         ("1@provider1[fd=a%0Db]", "control character", 16),
         ("1@provider1[fd=%zz]", "bad %-escape", 16),
-        ("1@provider1[fd=a\"b]", "option 'fd'", 13),
+        ('1@provider1[fd=a"b]', "option 'fd'", 13),
         ("1@provider1[dt=1,dt=2]", "duplicate option 'dt'", 18),
         ("1@provider1[]", "empty option", 13),
         ("1@provider1[dt=1,]", "empty option", 18),

@@ -95,7 +95,11 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 @pytest.mark.parametrize(
     ("text", "inside", "outside"),
     [
-        ("M Tu W Th F;09:00-17:00", [at(1, 9), at(5, 16, 59)], [at(1, 8, 59), at(1, 17), at(6, 12)]),
+        (
+            "M Tu W Th F;09:00-17:00",
+            [at(1, 9), at(5, 16, 59)],
+            [at(1, 8, 59), at(1, 17), at(6, 12)],
+        ),
         ("Sa Su", [at(6, 0), at(7, 23, 59)], [at(1, 12)]),
         (";08:00-09:00", [at(3, 8, 30), at(7, 8)], [at(3, 9)]),
         ("F;22:00-06:00", [at(5, 22), at(6, 5, 59)], [at(5, 21, 59), at(6, 6), at(4, 23)]),

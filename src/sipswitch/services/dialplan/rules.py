@@ -296,26 +296,37 @@ def _rule(index: int, item: object, providers: tuple[str, ...] | None) -> Rule:
 
 
 def _int(
-    index: int, item: dict[str, object], key: str, low: int, high: int, *, default: int = 0
+    index: int,
+    item: dict[str, object],
+    key: str,
+    low: int,
+    high: int,
+    *,
+    default: int = 0,
+    prefix: str = "",
 ) -> int:
     value = item.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise RuleError(f"must be an integer {low}–{high}", index, key)
+        raise RuleError(f"must be an integer {low}–{high}", index, prefix + key)
     return value
 
 
 def _opt_int(index: int, item: dict[str, object], key: str, low: int, high: int) -> int | None:
-    return None if item.get(key) is None else _int(index, item, key, low, high)
+    if item.get(key) is None:
+        return None
+    return _int(index, item, key, low, high, prefix="command.")
 
 
-def _text(index: int, item: dict[str, object], key: str, limit: int) -> str | None:
+def _text(
+    index: int, item: dict[str, object], key: str, limit: int, prefix: str = ""
+) -> str | None:
     value = item.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or not value or len(value) > limit:
-        raise RuleError(f"must be a string of 1–{limit} characters", index, key)
+        raise RuleError(f"must be a string of 1–{limit} characters", index, prefix + key)
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise RuleError("control character", index, key)
+        raise RuleError("control character", index, prefix + key)
     return value
 
 
@@ -371,8 +382,8 @@ def _command(index: int, raw: object, providers: tuple[str, ...] | None) -> Comm
         limit = _opt_int(index, raw, "answered_limit", 1, MAX_DURATION)
         return DialCommand(template, ring, limit)
     if kind == "reject":
-        code = _int(index, raw, "code", 400, 699, default=0)
-        reason = _text(index, raw, "reason", 128) or ""
+        code = _int(index, raw, "code", 400, 699, prefix="command.")
+        reason = _text(index, raw, "reason", 128, "command.") or ""
         return RejectCommand(code, reason)
     key = "name" if kind == "script" else "id"
     value = raw.get(key)
