@@ -138,7 +138,7 @@ def test_management_commands(
     assert code == 1 and "exists" in err
 
     code, out, _ = _run(capsys, "db", "current")
-    assert (code, out.strip()) == (0, "0001 (up to date)")
+    assert (code, out.strip()) == (0, "0002 (up to date)")
 
 
 def test_commands_need_an_initialised_database(
