@@ -285,3 +285,12 @@ def test_validate_flags_headers_in_request_uri() -> None:
     assert isinstance(req, Request)
     with pytest.raises(SipParseError):
         validate_request(req)
+
+
+def test_non_ascii_digits_are_not_numbers() -> None:
+    text = BASE.replace("expires=60", "expires=²").replace(";rport", ";rport=٣")
+    req = parse_request(text.encode())
+    assert req.contacts[0].expires is None
+    assert req.top_via.rport is True
+    with pytest.raises(SipParseError):
+        parse_request(BASE.replace("CSeq: 7", "CSeq: ٧").encode())

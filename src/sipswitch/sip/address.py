@@ -10,6 +10,7 @@ from sipswitch.sip.grammar import (
     WS,
     format_params,
     get_param,
+    is_uint,
     parse_params,
     quote,
     quoted_end,
@@ -52,7 +53,7 @@ class Address:
     def expires(self) -> int | None:
         """The Contact ``expires`` parameter (None when absent or not a number)."""
         value = self.param("expires")
-        return int(value) if value and value.isdigit() else None
+        return int(value) if value and is_uint(value) else None
 
     @property
     def q(self) -> float:

@@ -12,6 +12,11 @@ WS = " \t"
 _BAD_PARAM_VALUE = frozenset(' \t"<>,')
 
 
+def is_uint(text: str) -> bool:
+    """Whether ``text`` is ASCII decimal digits (``str.isdigit`` also accepts "²" and "٣")."""
+    return text.isascii() and text.isdigit()
+
+
 def is_token(text: str) -> bool:
     """Whether ``text`` is a non-empty RFC 3261 token."""
     return bool(text) and TOKEN_CHARS.issuperset(text)

@@ -11,6 +11,7 @@ from sipswitch.sip.grammar import (
     format_params,
     get_param,
     is_token,
+    is_uint,
     parse_params,
     set_param,
     split_list,
@@ -47,7 +48,7 @@ class Via:
         value = get_param(self.params, "rport")
         if value is None:
             return None
-        return int(value) if value.isdigit() else True
+        return int(value) if is_uint(value) else True
 
     @property
     def sent_by(self) -> str:
@@ -102,7 +103,7 @@ def _parse_sent_by(text: str) -> tuple[str, int | None]:
             raise SipParseError("Malformed Via: sent-by host")
     if port_text is None:
         return host, None
-    if not port_text.isdigit() or len(port_text) > 5 or int(port_text) > 65535:
+    if not is_uint(port_text) or len(port_text) > 5 or int(port_text) > 65535:
         raise SipParseError("Malformed Via: port")
     return host, int(port_text)
 
@@ -202,9 +203,9 @@ def parse_subscription_state(value: str) -> SubscriptionState:
     retry = pv.param("retry-after")
     return SubscriptionState(
         pv.value.lower(),
-        int(expires) if expires and expires.isdigit() else None,
+        int(expires) if expires and is_uint(expires) else None,
         pv.param("reason"),
-        int(retry) if retry and retry.isdigit() else None,
+        int(retry) if retry and is_uint(retry) else None,
     )
 
 
@@ -258,7 +259,7 @@ def parse_reasons(value: str) -> list[Reason]:
         pv = parse_param_value(item, "Reason")
         cause = pv.param("cause")
         text = pv.param("text")
-        out.append(Reason(pv.value, int(cause) if cause and cause.isdigit() else None, text))
+        out.append(Reason(pv.value, int(cause) if cause and is_uint(cause) else None, text))
     return out
 
 
