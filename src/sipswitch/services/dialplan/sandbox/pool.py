@@ -122,6 +122,9 @@ class WorkerPool:
     async def close(self) -> None:
         """Kill every worker."""
         self._closed = True
+        if self._tasks:
+            # Let replacements finish spawning (cancelling mid-spawn could orphan a process).
+            await asyncio.wait(list(self._tasks), timeout=self.config.start_timeout)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
