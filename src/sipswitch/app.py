@@ -24,6 +24,10 @@ from sipswitch.runtime.events import EventBus
 from sipswitch.runtime.logging import configure_logging, get_logger
 from sipswitch.runtime.metrics import Metrics
 from sipswitch.runtime.uac import UacClient
+from sipswitch.services.calls.cdr_writer import CdrWriter
+from sipswitch.services.calls.plumbing import Plumbing
+from sipswitch.services.calls.router import CallRouter
+from sipswitch.services.calls.service import CallService
 from sipswitch.services.dispatch import Dispatcher
 from sipswitch.services.domains import DomainDirectory
 from sipswitch.services.providers import ProviderDirectory, ProviderRegistrationAgent
@@ -107,6 +111,27 @@ class Application:
             directory=self.provider_directory,
             user_agent=f"sipswitch/{__version__}",
         )
+        self.plumbing = Plumbing(
+            self.endpoint,
+            self.clock,
+            self.uac.local_contact_host,
+            user_agent=f"sipswitch/{__version__}",
+        )
+        self.cdrs = CdrWriter(self.store.cdrs)
+        self.calls = CallService(
+            self.plumbing,
+            self.dispatcher,
+            CallRouter(
+                accounts=self.registration.accounts,
+                location=self.registration.location,
+                registrar=self.registration.registrar,
+                providers=self.provider_directory,
+                domains=self.domains,
+                resolver=self.resolver,
+                clock=self.clock,
+            ),
+            cdr_sink=self.cdrs,
+        )
         self.http: RunningServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -140,6 +165,7 @@ class Application:
                 create_health_app(self.metrics, self.health), http.host, http.port
             )
             self._spawn(self._refresh_loop(), "refresh")
+            self._spawn(self.cdrs.run(), "cdr-writer")
             self.providers.start()
         except BaseException:
             await self.close()
@@ -153,8 +179,10 @@ class Application:
         """Refuse new sessions; give live work until ``deadline`` (monotonic) to finish."""
         self.lifecycle.draining = True
         self.dispatcher.draining = True
-        log.info("draining", seconds=round(deadline - self.clock.now(), 1))
-        while self.clock.now() < deadline and len(self.layer) > 0:
+        log.info(
+            "draining", seconds=round(deadline - self.clock.now(), 1), calls=len(self.calls.calls)
+        )
+        while self.clock.now() < deadline and (self.calls.calls or len(self.layer) > 0):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.lifecycle.force.wait(), 0.1)
             if self.lifecycle.force.is_set():
@@ -162,6 +190,7 @@ class Application:
 
     async def close(self) -> None:
         """Stop everything that runs, in reverse order; idempotent."""
+        await self.calls.close()  # BYE to what is still up
         await self.providers.close()  # un-REGISTERs while the transports are still up
         for task in list(self._tasks):
             task.cancel()
@@ -169,6 +198,8 @@ class Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.registration.close()
+        with contextlib.suppress(Exception):
+            await self.cdrs.flush()
         if self.http is not None:
             await self.http.stop(force=self.lifecycle.force.is_set())
             self.http = None

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from sipswitch.services.calls.call import PlannedLeg
-from sipswitch.services.calls.cdr import CallDetailRecord
 from sipswitch.services.calls.client_leg import Destination
 from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.service import CallService, Reject, Route
@@ -19,6 +18,7 @@ from sipswitch.services.calls.setup import leg_setup
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.digest import DigestClient
 from sipswitch.sip.uri import SipUri, parse_sip_uri
+from sipswitch.storage.cdrs import CallDetailRecord
 from tests.server.conftest import RunningSwitch, switch  # noqa: F401 - fixture re-export
 from tests.support.sipclient import free_port
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sipswitch.services.calls.cdr import CallDetailRecord
+from sipswitch.storage.cdrs import CallDetailRecord
 
 from .conftest import SCENARIOS, CallLab, start_sipp, uas_args
 

@@ -198,3 +198,36 @@ class SecurityBan(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     until: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class CallRecord(Base):
+    """One leg of a call, written when the leg ends (see ``services/calls/cdr.py``)."""
+
+    __tablename__ = "cdrs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(3))
+    call_id: Mapped[str] = mapped_column(String(255), index=True)
+    bridge_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    execution_id: Mapped[str | None] = mapped_column(String(64))
+    from_user: Mapped[str | None] = mapped_column(String(255))
+    from_name: Mapped[str | None] = mapped_column(String(255))
+    from_header: Mapped[str] = mapped_column(Text)
+    dst_user: Mapped[str | None] = mapped_column(String(255))
+    dst_host: Mapped[str] = mapped_column(String(255))
+    dst_uri: Mapped[str] = mapped_column(Text)
+    local_socket: Mapped[str] = mapped_column(String(64))
+    remote_socket: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    progress_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    progress_status: Mapped[int | None] = mapped_column(Integer)
+    progress_reason: Mapped[str | None] = mapped_column(String(255))
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    answered_status: Mapped[int | None] = mapped_column(Integer)
+    answered_reason: Mapped[str | None] = mapped_column(String(255))
+    hungup_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    hungup_reason: Mapped[str | None] = mapped_column(String(255))
+    ring_duration: Mapped[float | None] = mapped_column(Float)
+    duration: Mapped[float | None] = mapped_column(Float)

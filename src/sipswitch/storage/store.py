@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sipswitch.storage.accounts import SipAccountRepository
 from sipswitch.storage.bindings import BanRepository, BindingRepository
+from sipswitch.storage.cdrs import CdrRepository
 from sipswitch.storage.credentials import LoginHasher
 from sipswitch.storage.customers import CustomerRepository
 from sipswitch.storage.domains import DomainRepository
@@ -30,6 +31,7 @@ class Store:
         self.kv = KvRepository(sessions)
         self.bindings = BindingRepository(sessions)
         self.bans = BanRepository(sessions)
+        self.cdrs = CdrRepository(sessions)
 
     @classmethod
     def open(cls, url: str | URL, hasher: LoginHasher | None = None) -> Store:

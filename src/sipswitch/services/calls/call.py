@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sipswitch.sdp import b2bua as sdp_b2bua
 from sipswitch.sdp.errors import SdpParseError
 from sipswitch.sdp.parser import parse_sdp
-from sipswitch.services.calls.cdr import CallDetailRecord, CdrBuilder, CdrSink
+from sipswitch.services.calls.cdr import CdrBuilder, CdrSink
 from sipswitch.services.calls.client_leg import ClientLeg, Destination, LegSetup
 from sipswitch.services.calls.events import Answered, Ended, Failed, LegEvent, Ringing
 from sipswitch.services.calls.plumbing import Plumbing
@@ -20,6 +20,7 @@ from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.message import Response
 from sipswitch.sip.uri import SipUri
+from sipswitch.storage.cdrs import CallDetailRecord
 
 MAX_RING_SECONDS = 180.0
 #: when several legs fail, the status the caller hears: the most telling one (RFC 3261 §16.7

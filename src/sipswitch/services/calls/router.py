@@ -1,0 +1,242 @@
+"""Where a new INVITE goes (SIPSorcery semantics, see shared/REFERENCE.md "Dialplans"):
+
+* From one of our accounts → **Out**: digest-challenged (401) against that account, then its out
+  dialplan; with none, only our own accounts can be called (``${dst}@local``).
+* To one of our accounts (Request-URI in a served domain) → **In**: its in dialplan, or with
+  none, every binding rings.
+* Through a provider registration (our contact token) → **In** for the provider's owner.
+
+Dial plans are expanded group by group when the call reaches them: a local target rings every
+binding of the account, a URI target is resolved by RFC 3263.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from sipswitch.runtime.clock import Clock
+from sipswitch.services.calls.call import PlannedLeg
+from sipswitch.services.calls.client_leg import Destination
+from sipswitch.services.calls.service import Reject, Route
+from sipswitch.services.calls.setup import leg_setup
+from sipswitch.services.dialplan import (
+    CallContext,
+    DialPlan,
+    DialStringError,
+    Group,
+    LegSpec,
+    LocalTarget,
+    ProviderTarget,
+    UriTarget,
+    expand_dial_string,
+)
+from sipswitch.services.dispatch import IncomingRequest
+from sipswitch.services.domains import DomainDirectory
+from sipswitch.services.location.service import LocationService
+from sipswitch.services.providers import ProviderDirectory
+from sipswitch.services.registrar.accounts import AccountAuth, AccountDirectory
+from sipswitch.services.registrar.service import Registrar
+from sipswitch.sip.digest import Algorithm, AuthResult
+from sipswitch.sip.errors import SipParseError
+from sipswitch.sip.message import Request
+from sipswitch.sip.uri import SipUri, parse_sip_uri
+from sipswitch.transport.dns import ResolutionError, SipResolver
+
+log = structlog.get_logger("sipswitch.router")
+
+DEFAULT_OUT_DIAL_STRING = "${dst}@local"
+DEFAULT_RING_SECONDS = 60.0
+
+
+@dataclass
+class CallRouter:
+    """Decides each new INVITE's direction, owner and dial plan."""
+
+    accounts: AccountDirectory
+    location: LocationService
+    registrar: Registrar
+    providers: ProviderDirectory
+    domains: DomainDirectory
+    resolver: SipResolver
+    clock: Clock
+
+    async def __call__(self, incoming: IncomingRequest) -> Route | Reject | None:
+        request = incoming.request
+        uri = request.uri
+        if not isinstance(uri, SipUri):
+            return Reject(416)
+        if not uri.user:
+            return Reject(484, "Address Incomplete")
+        caller = await self._caller_account(request)
+        if caller is not None:
+            return await self._outgoing(incoming, caller, uri)
+        return await self._incoming(incoming, uri)
+
+    # -- Out ------------------------------------------------------------------------------------
+    async def _caller_account(self, request: Request) -> AccountAuth | None:
+        caller = request.from_.uri
+        if not isinstance(caller, SipUri) or not caller.user:
+            return None
+        if not self.domains.is_local(caller.host):
+            return None
+        return await self._account(caller.user, caller.host)
+
+    async def _account(self, user: str, host: str) -> AccountAuth | None:
+        now = self.clock.wall()
+        found = self.accounts.get(user, host, now)
+        if found is False:
+            return await self.accounts.fetch(user, host, now)
+        return found if isinstance(found, AccountAuth) else None
+
+    async def _outgoing(
+        self, incoming: IncomingRequest, account: AccountAuth, uri: SipUri
+    ) -> Route | Reject | None:
+        request = incoming.request
+        if not self._authenticated(incoming, account):
+            return None
+        if not account.usable:
+            return Reject(403, "Account disabled")
+        context = _context(request, uri.user or "")
+        try:
+            plan = expand_dial_string(
+                DEFAULT_OUT_DIAL_STRING,
+                context,
+                is_local_domain=self.domains.is_local,
+            )
+        except DialStringError as exc:
+            return Reject(500, f"Dial plan error: {exc}")
+        return self._route(incoming, plan, account.owner_id, account.domain)
+
+    def _authenticated(self, incoming: IncomingRequest, account: AccountAuth) -> bool:
+        """Digest for calls from our accounts (RFC 3261 §22.2); answers 401 itself."""
+        request = incoming.request
+        realm = account.domain
+        digest = self.registrar.digest(realm)
+        now = self.clock.wall()
+        stale = False
+        try:
+            credentials = request.authorization or request.proxy_authorization
+        except SipParseError:
+            credentials = None
+        if credentials is not None:
+
+            def ha1(username: str, _realm: str, algorithm: Algorithm) -> str | None:
+                return account.ha1(algorithm) if username == account.username else None
+
+            result = digest.verify(
+                credentials,
+                method="INVITE",
+                request_uri=request.uri_text,
+                now=now,
+                lookup_ha1=ha1,
+                client_address=incoming.source[0],
+            )
+            if result is AuthResult.OK:
+                return True
+            stale = result is AuthResult.STALE
+            if not stale:
+                log.info("call auth failed", account=account.aor, result=str(result))
+        challenges = digest.challenges(now, client_address=incoming.source[0], stale=stale)
+        incoming.respond(401, headers=[("WWW-Authenticate", str(c)) for c in challenges])
+        return False
+
+    # -- In -------------------------------------------------------------------------------------
+    async def _incoming(self, incoming: IncomingRequest, uri: SipUri) -> Route | Reject:
+        request = incoming.request
+        match = self.providers.attribute(request)
+        if match is not None:
+            # the provider's owner's incoming dialplan comes with the dialplans capability
+            return Reject(480, "No incoming dialplan for provider calls")
+        account = await self._account(uri.user or "", uri.host)
+        if account is None:
+            return Reject(404, "Not Found")
+        if not account.usable:
+            return Reject(403, "Account disabled")
+        plan = DialPlan((_one_group(LocalTarget(account.username, account.domain)),))
+        return self._route(incoming, plan, account.owner_id, account.domain)
+
+    # -- plans ----------------------------------------------------------------------------------
+    def _route(
+        self, incoming: IncomingRequest, plan: DialPlan, owner: int, domain: str
+    ) -> Route | Reject:
+        groups = plan.groups
+        if not groups:
+            return Reject(480, "Nothing to dial")
+        invite = incoming.request
+
+        async def expand(index: int) -> Sequence[PlannedLeg]:
+            legs: list[PlannedLeg] = []
+            for spec in groups[index].legs:
+                legs.extend(await self._legs(invite, spec, domain))
+            return legs
+
+        return Route(len(groups), expand, owner=owner, ring_timeout=DEFAULT_RING_SECONDS)
+
+    async def _legs(self, invite: Request, spec: LegSpec, domain: str) -> list[PlannedLeg]:
+        target = spec.target
+        options = spec.options
+        destinations: list[Destination] = []
+        if isinstance(target, LocalTarget):
+            account_domain = domain if target.domain == "local" else target.domain
+            aor = f"{target.user}@{self.accounts.domain(account_domain)}"
+            for binding in self.location.lookup(aor):
+                try:
+                    contact = parse_sip_uri(binding.uri)
+                except SipParseError:
+                    continue
+                peer = (binding.transport, binding.source_ip, binding.source_port)
+                destinations.append(Destination(contact, peer))
+        elif isinstance(target, UriTarget):
+            try:
+                resolved = await self.resolver.resolve(target.uri)
+            except ResolutionError as exc:
+                log.info("cannot resolve leg", uri=str(target.uri), error=str(exc))
+                return []
+            first = resolved[0]
+            destinations.append(
+                Destination(target.uri, (first.transport, first.host_ip, first.port))
+            )
+        elif isinstance(target, ProviderTarget):
+            log.info("provider legs come with the provider dialling work", provider=target.provider)
+            return []
+        legs = []
+        for destination in destinations:
+            setup = leg_setup(
+                invite,
+                destination.uri,
+                from_display=options.from_display,
+                from_user=options.from_user,
+                from_host=options.from_host,
+            )
+            setup.follow_redirects = options.redirect.value == "f"
+            legs.append(
+                PlannedLeg(
+                    destination,
+                    setup,
+                    delay=float(options.delay),
+                    duration_limit=float(options.duration_limit)
+                    if options.duration_limit
+                    else None,
+                    relay_183=not options.no_183_relay,
+                    mangle_sdp=options.mangle_sdp,
+                    transfer_mode=options.transfer.value,
+                )
+            )
+        return legs
+
+
+def _one_group(target: LocalTarget) -> Group:
+    return Group((LegSpec(target),))
+
+
+def _context(request: Request, dst: str) -> CallContext:
+    caller = request.from_
+    uri = caller.uri
+    user = uri.user if isinstance(uri, SipUri) and uri.user else ""
+    aor = f"{user}@{uri.host}" if isinstance(uri, SipUri) else ""
+    return CallContext(
+        dst=dst, from_name=caller.display_name or "", from_uri_user=user, from_aor=aor
+    )
