@@ -4,10 +4,11 @@ sequence), the first answer bridged, in-dialog requests relayed, CDRs closed at 
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sipswitch.sdp import b2bua as sdp_b2bua
 from sipswitch.sdp.errors import SdpParseError
@@ -26,6 +27,15 @@ MAX_RING_SECONDS = 180.0
 #: when several legs fail, the status the caller hears: the most telling one (RFC 3261 §16.7
 #: favours 6xx, then the lowest class; busy and rejection beat "not found" and timeouts)
 _PREFERENCE = (600, 603, 604, 606, 486, 600, 403, 404, 484, 485, 488, 480, 408, 503, 500)
+
+
+class DialOutcome(enum.StrEnum):
+    """How one dial ended (the script facade maps these to SIPSorcery's names)."""
+
+    ANSWERED = "answered"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,36 +88,85 @@ class Call:
         self._cdrs: dict[int, CdrBuilder] = {}
         self._a_cdr = self._cdr_for_a()
         self._early_sent = False
-        self._done = asyncio.get_running_loop().create_future()
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._limit: asyncio.TimerHandle | None = None
+        self._timed_out = False
+        self.failures: list[tuple[int, str]] = []
 
     # -- running the dial plan --------------------------------------------------------------------
     async def run(self, group_count: int, expand: Expand) -> None:
+        """Dial a whole plan; on answer, wait for the end; else answer the caller's INVITE with
+        the most telling failure."""
+        await self.drive(lambda call: call.dial(group_count, expand))
+
+    async def drive(self, driver: Callable[[Call], Awaitable[object]]) -> None:
+        """Let ``driver`` (a plan, a rule, a script) dial and respond; then finish the call."""
         try:
-            failures: list[tuple[int, str]] = []
-            for index in range(group_count):
-                if self.a.ended:
-                    break
-                planned = list(await expand(index))
-                if not planned:
-                    continue
-                answered = await self._ring(planned, failures)
-                if answered is not None:
-                    await self._bridge(*answered)
-                    return
-            if not self.a.ended:
-                status, reason = _best(failures)
+            await driver(self)
+            if self.b is not None:
+                await self._done
+            elif not self.a.ended and self.a.final_status is None:
+                status, reason = _best(self.failures)
                 self.a.reject(status, reason)
                 self._close_a(reason)
         finally:
             if self.context.on_finished is not None:
                 self.context.on_finished(self)
 
+    async def dial(
+        self,
+        group_count: int,
+        expand: Expand,
+        *,
+        ring_timeout: float | None = None,
+        duration_limit: float | None = None,
+    ) -> DialOutcome:
+        """Ring the groups in turn; the first answer is bridged (the call then runs on its own).
+        Failures accumulate in :attr:`failures` for the caller's final answer."""
+        if ring_timeout is not None:
+            self.context.ring_timeout = ring_timeout
+        for index in range(group_count):
+            if self._caller_gone():
+                return DialOutcome.CANCELLED
+            planned = list(await expand(index))
+            if not planned:
+                continue
+            if duration_limit is not None:
+                planned = [replace(p, duration_limit=duration_limit) for p in planned]
+            answered = await self._ring(planned, self.failures)
+            if answered is not None:
+                self._connect(*answered)
+                return DialOutcome.ANSWERED
+            if self._caller_gone():
+                return DialOutcome.CANCELLED
+            if self._timed_out:
+                return DialOutcome.NO_ANSWER
+        return DialOutcome.FAILED
+
+    def respond(
+        self, status: int, reason: str | None = None, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """A dialplan's own answer to the caller: 1xx goes on ringing, ≥300 ends the call."""
+        if status < 200:
+            self.a.provisional(status, reason)
+            return
+        if status >= 300 and self.a.final_status is None and not self.a.ended:
+            self.a.reject(status, reason, headers)
+            self._close_a(reason or str(status))
+
+    def _caller_gone(self) -> bool:
+        return self.a.ended
+
+    @property
+    def answered(self) -> bool:
+        return self.b is not None
+
     async def _ring(
         self, planned: list[PlannedLeg], failures: list[tuple[int, str]]
     ) -> tuple[ClientLeg, PlannedLeg, bytes | None] | None:
         group = _Group()
         plans: dict[int, PlannedLeg] = {}
+        self._timed_out = False
 
         def start(plan: PlannedLeg) -> None:
             leg = ClientLeg(self.plumbing, plan.destination, plan.setup, _ignore)
@@ -147,6 +206,7 @@ class Call:
             except TimeoutError:
                 self._give_up(group)
                 failures.append((480, "No Answer"))
+                self._timed_out = True
                 return None
             if leg is None:  # the caller went away
                 self._give_up(group)
@@ -197,7 +257,7 @@ class Call:
             self._early_sent = True
 
     # -- the bridge -------------------------------------------------------------------------------
-    async def _bridge(self, b: ClientLeg, plan: PlannedLeg, sdp: bytes | None) -> None:
+    def _connect(self, b: ClientLeg, plan: PlannedLeg, sdp: bytes | None) -> None:
         self.b, self.b_plan = b, plan
         b.listener = self._on_b
         b.on_request = self._relay_from_b
@@ -208,7 +268,6 @@ class Call:
         self._cdrs[id(b)].bridged(self.bridge_id)
         if plan.duration_limit:
             self._limit = self.plumbing.later(plan.duration_limit, self._duration_reached)
-        await self._done
 
     def _duration_reached(self) -> None:
         self.hangup("call duration limit reached")
