@@ -8,6 +8,12 @@ from sipswitch.storage._base import ForbiddenError
 from sipswitch.storage.accounts import UNSET, Unset
 from sipswitch.storage.bindings import BanRecord, BindingRecord
 from sipswitch.storage.credentials import DigestHashes, LoginHasher, digest_ha1, generate_password
+from sipswitch.storage.dialplans import (
+    MAX_VERSIONS,
+    DialplanKind,
+    DialplanRecord,
+    DialplanVersionInfo,
+)
 from sipswitch.storage.domains import LOCAL_ALIAS
 from sipswitch.storage.engine import create_engine, session_factory
 from sipswitch.storage.errors import (
@@ -29,11 +35,15 @@ from sipswitch.storage.store import Store
 
 __all__ = [
     "LOCAL_ALIAS",
+    "MAX_VERSIONS",
     "UNSET",
     "BanRecord",
     "BindingRecord",
     "ConflictError",
     "CustomerRecord",
+    "DialplanKind",
+    "DialplanRecord",
+    "DialplanVersionInfo",
     "DigestHashes",
     "DomainRecord",
     "ForbiddenError",

@@ -231,3 +231,31 @@ class CallRecord(Base):
     hungup_reason: Mapped[str | None] = mapped_column(String(255))
     ring_duration: Mapped[float | None] = mapped_column(Float)
     duration: Mapped[float | None] = mapped_column(Float)
+
+
+class Dialplan(Base):
+    """A named dialplan of an owner (a script or a rule document); its text lives in versions."""
+
+    __tablename__ = "dialplans"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    current_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DialplanVersion(Base):
+    """One saved text of a dialplan; versions count up from 1 and the oldest are pruned."""
+
+    __tablename__ = "dialplan_versions"
+    dialplan_id: Mapped[int] = mapped_column(
+        ForeignKey("dialplans.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

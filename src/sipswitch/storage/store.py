@@ -12,6 +12,7 @@ from sipswitch.storage.bindings import BanRepository, BindingRepository
 from sipswitch.storage.cdrs import CdrRepository
 from sipswitch.storage.credentials import LoginHasher
 from sipswitch.storage.customers import CustomerRepository
+from sipswitch.storage.dialplans import DialplanRepository
 from sipswitch.storage.domains import DomainRepository
 from sipswitch.storage.engine import create_engine, session_factory
 from sipswitch.storage.kv import KvRepository
@@ -32,6 +33,7 @@ class Store:
         self.bindings = BindingRepository(sessions)
         self.bans = BanRepository(sessions)
         self.cdrs = CdrRepository(sessions)
+        self.dialplans = DialplanRepository(sessions)
 
     @classmethod
     def open(cls, url: str | URL, hasher: LoginHasher | None = None) -> Store:
