@@ -25,9 +25,12 @@ from sipswitch.runtime.logging import configure_logging, get_logger
 from sipswitch.runtime.metrics import Metrics
 from sipswitch.runtime.uac import UacClient
 from sipswitch.services.calls.cdr_writer import CdrWriter
+from sipswitch.services.calls.dialplans import DialplanExecutor
+from sipswitch.services.calls.planner import LegPlanner
 from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.router import CallRouter
 from sipswitch.services.calls.service import CallService
+from sipswitch.services.dialplan.sandbox import SandboxConfig, ScriptRunner
 from sipswitch.services.dispatch import Dispatcher
 from sipswitch.services.domains import DomainDirectory
 from sipswitch.services.providers import ProviderDirectory, ProviderRegistrationAgent
@@ -118,17 +121,26 @@ class Application:
             user_agent=f"sipswitch/{__version__}",
         )
         self.cdrs = CdrWriter(self.store.cdrs)
+        planner = LegPlanner(self.registration.accounts, self.registration.location, self.resolver)
+        self.dialplans = DialplanExecutor(
+            store=self.store,
+            planner=planner,
+            domains=self.domains,
+            events=self.events,
+            clock=self.clock,
+            runner=ScriptRunner(SandboxConfig()),
+        )
         self.calls = CallService(
             self.plumbing,
             self.dispatcher,
             CallRouter(
                 accounts=self.registration.accounts,
-                location=self.registration.location,
+                planner=planner,
                 registrar=self.registration.registrar,
                 providers=self.provider_directory,
                 domains=self.domains,
-                resolver=self.resolver,
                 clock=self.clock,
+                dialplans=self.dialplans,
             ),
             cdr_sink=self.cdrs,
         )
@@ -191,6 +203,7 @@ class Application:
     async def close(self) -> None:
         """Stop everything that runs, in reverse order; idempotent."""
         await self.calls.close()  # BYE to what is still up
+        await self.dialplans.close()
         await self.providers.close()  # un-REGISTERs while the transports are still up
         for task in list(self._tasks):
             task.cancel()

@@ -12,16 +12,16 @@ binding of the account, a URI target is resolved by RFC 3263.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import secrets
 from dataclasses import dataclass
 
 import structlog
 
 from sipswitch.runtime.clock import Clock
-from sipswitch.services.calls.call import PlannedLeg
-from sipswitch.services.calls.client_leg import Destination
-from sipswitch.services.calls.service import Reject, Route
-from sipswitch.services.calls.setup import leg_setup
+from sipswitch.services.calls.call import Call
+from sipswitch.services.calls.dialplans import DialplanExecutor, Execution
+from sipswitch.services.calls.planner import LegPlanner
+from sipswitch.services.calls.service import Driven, Reject, Route
 from sipswitch.services.dialplan import (
     CallContext,
     DialPlan,
@@ -29,21 +29,19 @@ from sipswitch.services.dialplan import (
     Group,
     LegSpec,
     LocalTarget,
-    ProviderTarget,
-    UriTarget,
     expand_dial_string,
 )
+from sipswitch.services.dialplan.sandbox import Direction
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.services.domains import DomainDirectory
-from sipswitch.services.location.service import LocationService
 from sipswitch.services.providers import ProviderDirectory
 from sipswitch.services.registrar.accounts import AccountAuth, AccountDirectory
 from sipswitch.services.registrar.service import Registrar
 from sipswitch.sip.digest import Algorithm, AuthResult
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.message import Request
-from sipswitch.sip.uri import SipUri, parse_sip_uri
-from sipswitch.transport.dns import ResolutionError, SipResolver
+from sipswitch.sip.uri import SipUri
+from sipswitch.storage import Scope
 
 log = structlog.get_logger("sipswitch.router")
 
@@ -56,14 +54,14 @@ class CallRouter:
     """Decides each new INVITE's direction, owner and dial plan."""
 
     accounts: AccountDirectory
-    location: LocationService
+    planner: LegPlanner
     registrar: Registrar
     providers: ProviderDirectory
     domains: DomainDirectory
-    resolver: SipResolver
     clock: Clock
+    dialplans: DialplanExecutor | None = None
 
-    async def __call__(self, incoming: IncomingRequest) -> Route | Reject | None:
+    async def __call__(self, incoming: IncomingRequest) -> Route | Driven | Reject | None:
         request = incoming.request
         uri = request.uri
         if not isinstance(uri, SipUri):
@@ -93,12 +91,16 @@ class CallRouter:
 
     async def _outgoing(
         self, incoming: IncomingRequest, account: AccountAuth, uri: SipUri
-    ) -> Route | Reject | None:
+    ) -> Route | Driven | Reject | None:
         request = incoming.request
         if not self._authenticated(incoming, account):
             return None
         if not account.usable:
             return Reject(403, "Account disabled")
+        if account.out_dialplan:
+            return await self._dialplan(
+                account, account.out_dialplan, Direction.OUT, uri.user or ""
+            )
         context = _context(request, uri.user or "")
         try:
             plan = expand_dial_string(
@@ -144,7 +146,7 @@ class CallRouter:
         return False
 
     # -- In -------------------------------------------------------------------------------------
-    async def _incoming(self, incoming: IncomingRequest, uri: SipUri) -> Route | Reject:
+    async def _incoming(self, incoming: IncomingRequest, uri: SipUri) -> Route | Driven | Reject:
         request = incoming.request
         match = self.providers.attribute(request)
         if match is not None:
@@ -155,81 +157,49 @@ class CallRouter:
             return Reject(404, "Not Found")
         if not account.usable:
             return Reject(403, "Account disabled")
-        plan = DialPlan((_one_group(LocalTarget(account.username, account.domain)),))
+        if account.in_dialplan:
+            return await self._dialplan(account, account.in_dialplan, Direction.IN, uri.user or "")
+        plan = DialPlan((Group((LegSpec(LocalTarget(account.username, account.domain)),)),))
         return self._route(incoming, plan, account.owner_id, account.domain)
 
     # -- plans ----------------------------------------------------------------------------------
     def _route(
         self, incoming: IncomingRequest, plan: DialPlan, owner: int, domain: str
     ) -> Route | Reject:
-        groups = plan.groups
-        if not groups:
+        if not plan.groups:
             return Reject(480, "Nothing to dial")
-        invite = incoming.request
+        count, expand = self.planner.expander(incoming.request, plan, domain)
+        return Route(count, expand, owner=owner, ring_timeout=DEFAULT_RING_SECONDS)
 
-        async def expand(index: int) -> Sequence[PlannedLeg]:
-            legs: list[PlannedLeg] = []
-            for spec in groups[index].legs:
-                legs.extend(await self._legs(invite, spec, domain))
-            return legs
+    async def _dialplan(
+        self, account: AccountAuth, name: str, direction: Direction, dst: str
+    ) -> Driven | Reject:
+        """The account's named dialplan as a driver of the call."""
+        executor = self.dialplans
+        if executor is None:
+            return Reject(500, "Dialplans are not available")
+        dialplan = await executor.load(account.owner_id, name)
+        if dialplan is None:
+            log.info("dialplan missing", account=account.aor, dialplan=name)
+            return Reject(500, "Dialplan not found")
+        execution = Execution(
+            owner=account.owner_id,
+            username=account.username,
+            domain=account.domain,
+            direction=direction,
+            dialplan=name,
+            dst=dst,
+            timezone=await self._timezone(account.owner_id),
+        )
 
-        return Route(len(groups), expand, owner=owner, ring_timeout=DEFAULT_RING_SECONDS)
+        async def drive(call: Call) -> None:
+            await executor.execute(call, execution, dialplan)
 
-    async def _legs(self, invite: Request, spec: LegSpec, domain: str) -> list[PlannedLeg]:
-        target = spec.target
-        options = spec.options
-        destinations: list[Destination] = []
-        if isinstance(target, LocalTarget):
-            account_domain = domain if target.domain == "local" else target.domain
-            aor = f"{target.user}@{self.accounts.domain(account_domain)}"
-            for binding in self.location.lookup(aor):
-                try:
-                    contact = parse_sip_uri(binding.uri)
-                except SipParseError:
-                    continue
-                peer = (binding.transport, binding.source_ip, binding.source_port)
-                destinations.append(Destination(contact, peer))
-        elif isinstance(target, UriTarget):
-            try:
-                resolved = await self.resolver.resolve(target.uri)
-            except ResolutionError as exc:
-                log.info("cannot resolve leg", uri=str(target.uri), error=str(exc))
-                return []
-            first = resolved[0]
-            destinations.append(
-                Destination(target.uri, (first.transport, first.host_ip, first.port))
-            )
-        elif isinstance(target, ProviderTarget):
-            log.info("provider legs come with the provider dialling work", provider=target.provider)
-            return []
-        legs = []
-        for destination in destinations:
-            setup = leg_setup(
-                invite,
-                destination.uri,
-                from_display=options.from_display,
-                from_user=options.from_user,
-                from_host=options.from_host,
-            )
-            setup.follow_redirects = options.redirect.value == "f"
-            legs.append(
-                PlannedLeg(
-                    destination,
-                    setup,
-                    delay=float(options.delay),
-                    duration_limit=float(options.duration_limit)
-                    if options.duration_limit
-                    else None,
-                    relay_183=not options.no_183_relay,
-                    mangle_sdp=options.mangle_sdp,
-                    transfer_mode=options.transfer.value,
-                )
-            )
-        return legs
+        return Driven(drive, owner=account.owner_id, execution_id=secrets.token_hex(8))
 
-
-def _one_group(target: LocalTarget) -> Group:
-    return Group((LegSpec(target),))
+    async def _timezone(self, owner: int) -> str:
+        customer = await self.planner.accounts.store.customers.get(Scope.system(), owner)
+        return customer.timezone if customer is not None else "UTC"
 
 
 def _context(request: Request, dst: str) -> CallContext:

@@ -53,7 +53,18 @@ class Route:
     execution_id: str | None = None
 
 
-Router = Callable[[IncomingRequest], Awaitable[Route | Reject | None]]
+@dataclass
+class Driven:
+    """The router's answer when a dialplan decides step by step: ``driver`` dials and responds
+    on the call; what it leaves unanswered gets the most telling failure."""
+
+    driver: Callable[[Call], Awaitable[object]]
+    owner: int | None = None
+    ring_timeout: float = 60.0
+    execution_id: str | None = None
+
+
+Router = Callable[[IncomingRequest], Awaitable[Route | Driven | Reject | None]]
 """Decides what to do with a new INVITE; None means it already answered the request."""
 
 
@@ -114,7 +125,10 @@ class CallService:
         self.calls.add(call)
         self._legs[(call.a.call_id, call.a.local_tag)] = call.a
         self._invites[incoming.tx] = call.a
-        await call.run(decision.group_count, decision.expand)
+        if isinstance(decision, Driven):
+            await call.drive(decision.driver)
+        else:
+            await call.run(decision.group_count, decision.expand)
 
     def _index_client(self, leg: ClientLeg) -> None:
         self._legs[(leg.call_id, leg.local_tag)] = leg

@@ -30,6 +30,8 @@ class AccountAuth:
     ha1_sha256: str
     usable: bool
     keepalive: bool
+    in_dialplan: str | None = None
+    out_dialplan: str | None = None
 
     @property
     def aor(self) -> str:
@@ -53,6 +55,8 @@ class AccountAuth:
             record.ha1_sha256,
             record.usable,
             record.nat_keepalive,
+            record.in_dialplan,
+            record.out_dialplan,
         )
 
 

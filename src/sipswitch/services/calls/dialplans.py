@@ -1,0 +1,326 @@
+"""Running a customer's dialplan on a call: rule dialplans decide with one rule, script
+dialplans run in the sandbox with the `sys` facade served here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from sipswitch.runtime.clock import Clock
+from sipswitch.runtime.events import ConsoleEvent, EventBus, EventKind
+from sipswitch.services.calls.call import Call, DialOutcome
+from sipswitch.services.calls.planner import LegPlanner, Overrides
+from sipswitch.services.dialplan import (
+    CallContext,
+    DialCommand,
+    DialStringError,
+    FlowCommand,
+    RejectCommand,
+    RuleError,
+    ScriptCommand,
+    expand_dial_string,
+    validate_rules,
+)
+from sipswitch.services.dialplan.sandbox import (
+    DialResult,
+    DialStatus,
+    Direction,
+    ScriptContext,
+    ScriptRunner,
+)
+from sipswitch.services.domains import DomainDirectory
+from sipswitch.sip.message import Request
+from sipswitch.sip.uri import SipUri
+from sipswitch.storage import Scope, Store
+
+log = structlog.get_logger("sipswitch.dialplans")
+
+
+class DialplanSource(Protocol):
+    """What the executor needs of a stored dialplan."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass
+class Execution:
+    """Who a dialplan runs for, on which call."""
+
+    owner: int
+    username: str
+    domain: str
+    direction: Direction
+    dialplan: str
+    dst: str
+    timezone: str = "UTC"
+
+
+@dataclass
+class DialplanExecutor:
+    store: Store
+    planner: LegPlanner
+    domains: DomainDirectory
+    events: EventBus
+    clock: Clock
+    runner: ScriptRunner
+    _started: bool = field(default=False)
+
+    async def load(self, owner: int, name: str) -> DialplanSource | None:
+        found: DialplanSource | None = await self.store.dialplans.get(Scope.system(), owner, name)
+        return found
+
+    async def execute(self, call: Call, execution: Execution, dialplan: DialplanSource) -> None:
+        self.console(
+            execution.owner, f"{execution.dialplan}: {execution.direction} call to {execution.dst}"
+        )
+        if dialplan.kind == "rules":
+            await self._rules(call, execution, dialplan)
+        else:
+            await self._script(call, execution, dialplan.source)
+
+    # -- rules ----------------------------------------------------------------------------------
+    async def _rules(self, call: Call, execution: Execution, dialplan: DialplanSource) -> None:
+        try:
+            rules = validate_rules(dialplan.source, timezone=execution.timezone)
+        except RuleError as exc:
+            self.console(execution.owner, f"{execution.dialplan}: {exc}", EventKind.ERROR)
+            call.respond(500, "Dialplan error")
+            return
+        request = call.a.invite
+        caller = request.from_.uri
+        decision = rules.evaluate(
+            execution.direction.value,
+            execution.dst,
+            caller=caller.user if isinstance(caller, SipUri) and caller.user else "",
+            account=execution.username if execution.direction is Direction.IN else None,
+            now=dt.datetime.now(_zone(execution.timezone)),
+        )
+        if decision is None:
+            call.respond(404, "No rule matched")
+            return
+        command = decision.command
+        if isinstance(command, RejectCommand):
+            call.respond(command.code, command.reason or None)
+        elif isinstance(command, DialCommand):
+            facade = CallFacade(self, call, execution)
+            await facade.dial(
+                command.dial_string,
+                float(command.ring_seconds) if command.ring_seconds else None,
+                float(command.answered_limit) if command.answered_limit else None,
+            )
+        elif isinstance(command, ScriptCommand):
+            script = await self.load(execution.owner, command.name)
+            if script is None or script.kind != "script":
+                call.respond(500, "Dialplan not found")
+                return
+            await self._script(call, execution, script.source)
+        elif isinstance(command, FlowCommand):
+            call.respond(480, "Call flows are not available yet")
+
+    # -- scripts --------------------------------------------------------------------------------
+    async def _script(self, call: Call, execution: Execution, source: str) -> None:
+        if not self._started:
+            await self.runner.start()
+            self._started = True
+        facade = CallFacade(self, call, execution)
+        outcome = await self.runner.run(source, request_view(call.a.invite), facade)
+        status = outcome.caller_status
+        if outcome.failed:
+            where = f" on line {outcome.line}" if outcome.line else ""
+            log.info("dialplan failed", kind=str(outcome.kind), line=outcome.line)
+            self.console(
+                execution.owner,
+                f"{execution.dialplan} failed{where}: {outcome.message or outcome.kind}",
+                EventKind.ERROR,
+            )
+        if status is not None and not call.answered:
+            call.respond(status, outcome.reason or None)
+
+    async def close(self) -> None:
+        if self._started:
+            await self.runner.close()
+
+    def console(self, owner: int, message: str, kind: EventKind = EventKind.DIAL_PLAN) -> None:
+        self.events.publish(
+            ConsoleEvent(kind=kind, owner=owner, time=self.clock.wall(), message=message)
+        )
+
+
+class CallFacade:
+    """The server's side of `sys` for one execution (arguments validated by the sandbox)."""
+
+    def __init__(self, executor: DialplanExecutor, call: Call, execution: Execution) -> None:
+        self.executor = executor
+        self.call = call
+        self.execution = execution
+        self.overrides = Overrides()
+        self._context = ScriptContext(
+            str(execution.owner), execution.username, execution.dialplan, execution.direction
+        )
+
+    @property
+    def context(self) -> ScriptContext:
+        return self._context
+
+    async def dial(
+        self, dial_string: str, ring_timeout: float | None, answered_call_limit: float | None
+    ) -> DialResult:
+        request = self.call.a.invite
+        try:
+            plan = expand_dial_string(
+                dial_string,
+                _context(request, self.execution.dst),
+                is_local_domain=self.executor.domains.is_local,
+            )
+        except DialStringError as exc:
+            await self.log(f"dial string error: {exc}")
+            return DialResult(DialStatus.FAILED, 400, str(exc))
+        if not plan.groups:
+            return DialResult(DialStatus.FAILED, 480, "Nothing to dial")
+        count, expand = self.executor.planner.expander(
+            request, plan, self.execution.domain, self.overrides
+        )
+        outcome = await self.call.dial(
+            count, expand, ring_timeout=ring_timeout, duration_limit=answered_call_limit
+        )
+        failure = self.call.failures[-1] if self.call.failures else (480, "No answer")
+        if outcome is DialOutcome.ANSWERED:
+            return DialResult(DialStatus.ANSWERED)
+        if outcome is DialOutcome.CANCELLED:
+            return DialResult(DialStatus.CLIENT_CANCELLED, *failure)
+        if outcome is DialOutcome.NO_ANSWER:
+            return DialResult(DialStatus.NO_ANSWER, *failure)
+        return DialResult(DialStatus.FAILED, *failure)
+
+    async def respond(self, code: int, reason: str, headers: dict[str, str]) -> None:
+        self.call.respond(code, reason or None, tuple(headers.items()))
+
+    async def log(self, message: str) -> None:
+        self.executor.console(self.execution.owner, message)
+
+    async def set_from_header(self, name: str | None, user: str | None, host: str | None) -> None:
+        self.overrides.from_display = name
+        self.overrides.from_user = user
+        self.overrides.from_host = host
+
+    async def set_custom_header(self, name: str, value: str) -> None:
+        self.overrides.headers[name] = value
+
+    async def remove_custom_header(self, name: str) -> None:
+        self.overrides.headers.pop(name, None)
+
+    async def clear_custom_headers(self) -> None:
+        self.overrides.headers.clear()
+
+    def _own_aor(self, user: str, domain: str) -> str | None:
+        accounts = self.executor.planner.accounts
+        found = accounts.get(user, domain if domain != "local" else self.execution.domain, 0.0)
+        if not found or found is True or found.owner_id != self.execution.owner:
+            return None
+        return found.aor
+
+    async def is_available(self, user: str, domain: str) -> bool:
+        aor = self._own_aor(user, domain)
+        return aor is not None and bool(self.executor.planner.location.lookup(aor))
+
+    async def get_bindings(self, user: str, domain: str) -> list[str]:
+        aor = self._own_aor(user, domain)
+        if aor is None:
+            return []
+        return [b.uri for b in self.executor.planner.location.lookup(aor)]
+
+    async def db_write(self, key: str, value: str) -> None:
+        await self.executor.store.kv.put(self._scope(), key, value)
+
+    async def db_read(self, key: str) -> str | None:
+        return await self.executor.store.kv.get(self._scope(), key)
+
+    async def db_delete(self, key: str) -> None:
+        await self.executor.store.kv.delete(self._scope(), key)
+
+    async def db_keys(self) -> list[str]:
+        return await self.executor.store.kv.keys(self._scope())
+
+    def _scope(self) -> Scope:
+        return Scope.customer(self.execution.owner)
+
+    async def web_get(self, url: str, timeout: float, max_bytes: int) -> str:
+        await self.log("web_get is disabled on this server")
+        return ""
+
+    async def email(self, to: str, subject: str, body: str) -> None:
+        await self.log("e-mail is not configured on this server")
+
+    async def callback(self, dest1: str, dest2: str, delay: float) -> None:
+        await self.log("callbacks are not available yet")
+
+    async def enum_lookup(self, number: str) -> str | None:
+        return None
+
+    async def get_time(self) -> dt.datetime:
+        return dt.datetime.now(_zone(self.execution.timezone))
+
+    async def get_timezone(self) -> str:
+        return self.execution.timezone
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def _context(request: Request, dst: str) -> CallContext:
+    caller = request.from_
+    uri = caller.uri
+    user = uri.user if isinstance(uri, SipUri) and uri.user else ""
+    aor = f"{user}@{uri.host}" if isinstance(uri, SipUri) else ""
+    return CallContext(
+        dst=dst, from_name=caller.display_name or "", from_uri_user=user, from_aor=aor
+    )
+
+
+def request_view(request: Request) -> dict[str, Any]:
+    """The `req` a script sees: a read-only copy of the INVITE."""
+
+    def uri_view(uri: object) -> dict[str, Any]:
+        if isinstance(uri, SipUri):
+            return {
+                "scheme": uri.scheme,
+                "user": uri.user or "",
+                "host": uri.host,
+                "port": uri.port,
+                "params": {n: v or "" for n, v in uri.params},
+                "text": str(uri),
+            }
+        return {"scheme": "", "user": "", "host": "", "port": None, "params": {}, "text": str(uri)}
+
+    def addr(address: Any) -> dict[str, Any]:
+        return {
+            "name": address.display_name or "",
+            "uri": uri_view(address.uri),
+            "tag": address.tag or "",
+        }
+
+    return {
+        "method": request.method,
+        "uri": uri_view(request.uri),
+        "from_": addr(request.from_),
+        "to": addr(request.to),
+        "call_id": request.call_id,
+        "cseq": str(request.cseq),
+        "headers": list(request.header_items()),
+        "body": request.body.decode("utf-8", "replace"),
+    }
