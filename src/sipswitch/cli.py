@@ -15,6 +15,8 @@ from sipswitch.config import ConfigError, Settings, Transport, describe, load_se
 from sipswitch.config import redacted_database_url as _redact
 from sipswitch.storage import (
     LOCAL_ALIAS,
+    UNSET,
+    DialplanRecord,
     NotFoundError,
     Scope,
     StorageError,
@@ -90,6 +92,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "bindings", parents=[common], help="show the registered contacts of a SIP account"
     )
     bindings.add_argument("aor", metavar="USER@DOMAIN")
+    setting = account_sub.add_parser(
+        "set", parents=[common], help="choose the in/out dialplans of a SIP account"
+    )
+    setting.add_argument("aor", metavar="USER@DOMAIN")
+    for way in ("in", "out"):
+        choice = setting.add_mutually_exclusive_group()
+        choice.add_argument(f"--{way}-dialplan", metavar="NAME", help="one of the owner's")
+        choice.add_argument(f"--no-{way}-dialplan", action="store_true", help="use none")
     security = sub.add_parser("security", help="brute-force and flood bans")
     security_sub = security.add_subparsers(dest="action", required=True)
     security_sub.add_parser("bans", parents=[common], help="list active bans")
@@ -114,7 +124,55 @@ def _build_parser() -> argparse.ArgumentParser:
     add.add_argument("--register-server")
     listing = provider_sub.add_parser("list", parents=[common], help="list providers")
     listing.add_argument("--owner")
+    _dialplan_parser(sub, common)
     return parser
+
+
+def _dialplan_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    dialplan = sub.add_parser("dialplan", help="customers' dialplans (scripts and rule lists)")
+    dialplan_sub = dialplan.add_subparsers(dest="action", required=True)
+
+    def named(action: str, help_text: str) -> argparse.ArgumentParser:
+        command = dialplan_sub.add_parser(action, parents=[common], help=help_text)
+        command.add_argument("name", help="the dialplan's name (e.g. transfer, webcallback)")
+        command.add_argument("--owner", required=True, help="owning customer's login name")
+        return command
+
+    def source(command: argparse.ArgumentParser) -> None:
+        command.add_argument("source", metavar="FILE", help="the text; '-' reads standard input")
+
+    def users(command: argparse.ArgumentParser) -> None:
+        for way in ("in", "out"):
+            command.add_argument(
+                f"--{way}-account",
+                action="append",
+                default=[],
+                metavar="USER@DOMAIN",
+                help=f"make it this account's {way} dialplan (repeatable)",
+            )
+
+    kinds = ("script", "rules")
+    add = named("add", "add a dialplan (validated first)")
+    source(add)
+    add.add_argument("--kind", choices=kinds, default="script", help="default: script")
+    users(add)
+    update = named("update", "save a new version (validated first)")
+    source(update)
+    users(update)
+    show = named("show", "print the current (or a given) version")
+    show.add_argument("--version", type=int, metavar="N")
+    listing = dialplan_sub.add_parser("list", parents=[common], help="list dialplans")
+    listing.add_argument("--owner")
+    check = dialplan_sub.add_parser("validate", parents=[common], help="check without saving")
+    source(check)
+    check.add_argument("--kind", choices=kinds, default="script", help="default: script")
+    check.add_argument("--owner", help="check against this customer's time zone and providers")
+    named("history", "list the kept versions")
+    rollback = named("rollback", "make an earlier version current (saved as a new version)")
+    rollback.add_argument("--to", type=int, required=True, metavar="VERSION")
+    named("delete", "remove a dialplan and its history")
 
 
 def _password_option(parser: argparse.ArgumentParser) -> None:
@@ -477,6 +535,252 @@ async def _security_unban(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+CLI_AUTHOR = "cli"
+
+
+def _read_source(given: str) -> tuple[str, str]:
+    """(text, label for messages) from a file path or ``-`` (standard input)."""
+    if given == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        with open(given, encoding="utf-8", newline="") as handle:
+            return handle.read(), given
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {given}: {exc}") from None
+
+
+async def _check_source(
+    store: Store | None, owner_id: int | None, kind: str, text: str, label: str
+) -> None:
+    """Raise CommandError listing every problem (``label:line: reason``), if there is one."""
+    from sipswitch.services.dialplan.manage import validate_dialplan
+
+    timezone, providers = "UTC", None
+    if store is not None and owner_id is not None:
+        customer = await store.customers.get(ADMIN, owner_id)
+        assert customer is not None
+        timezone = customer.timezone
+        providers = [p.name for p in await store.providers.list(ADMIN, owner_id=owner_id)]
+    problems = validate_dialplan(kind, text, timezone=timezone, providers=providers)
+    if problems:
+        lines = [
+            f"{label}:{p.line}: {p.message}" if p.line else f"{label}: {p.message}"
+            for p in problems
+        ]
+        raise CommandError(f"{label}: not a valid {kind} dialplan\n" + "\n".join(lines))
+
+
+async def _owned_accounts(store: Store, owner_id: int, aors: Sequence[str]) -> list[int]:
+    """The ids of these SIP accounts, each of which must be the owner's."""
+    ids: list[int] = []
+    for aor in aors:
+        found = await store.accounts.find(ADMIN, *_split_aor(aor))
+        if found is None or found.owner_id != owner_id:
+            raise CommandError(f"no SIP account {aor} of this owner")
+        ids.append(found.id)
+    return ids
+
+
+async def _use_dialplan(
+    store: Store, owner_id: int, name: str, ins: Sequence[str], outs: Sequence[str]
+) -> list[str]:
+    """Make ``name`` the in/out dialplan of the given accounts; what was done, for printing."""
+    done: list[str] = []
+    for way, aors in (("in", ins), ("out", outs)):
+        for account_id in await _owned_accounts(store, owner_id, aors):
+            if way == "in":
+                changed = await store.accounts.update(ADMIN, account_id, in_dialplan=name)
+            else:
+                changed = await store.accounts.update(ADMIN, account_id, out_dialplan=name)
+            done.append(f"{way} dialplan of {changed.aor}")
+    return done
+
+
+async def _dialplan_add(args: argparse.Namespace, settings: Settings) -> int:
+    text, label = _read_source(args.source)
+    async with await _open(settings) as store:
+        owner = await _owner_id(store, args.owner)
+        await _owned_accounts(store, owner, [*args.in_account, *args.out_account])
+        await _check_source(store, owner, args.kind, text, label)
+        made = await store.dialplans.create(
+            ADMIN, owner, args.name, args.kind, text, author=CLI_AUTHOR
+        )
+        uses = await _use_dialplan(store, owner, made.name, args.in_account, args.out_account)
+    print(f"dialplan {made.name} ({made.kind}) added for {args.owner}: version 1")
+    for use in uses:
+        print(f"  now the {use}")
+    return 0
+
+
+async def _stored_dialplan(store: Store, args: argparse.Namespace) -> tuple[int, DialplanRecord]:
+    owner = await _owner_id(store, args.owner)
+    found = await store.dialplans.get(ADMIN, owner, args.name)
+    if found is None:
+        raise CommandError(f"no dialplan {args.name!r} of {args.owner}")
+    return owner, found
+
+
+async def _dialplan_update(args: argparse.Namespace, settings: Settings) -> int:
+    text, label = _read_source(args.source)
+    async with await _open(settings) as store:
+        owner, current = await _stored_dialplan(store, args)
+        await _owned_accounts(store, owner, [*args.in_account, *args.out_account])
+        await _check_source(store, owner, current.kind, text, label)
+        saved = await store.dialplans.update(
+            ADMIN, current.id, text, owner_id=owner, author=CLI_AUTHOR
+        )
+        uses = await _use_dialplan(store, owner, saved.name, args.in_account, args.out_account)
+    if saved.version == current.version:
+        print(f"dialplan {saved.name} unchanged (version {saved.version})")
+    else:
+        print(f"dialplan {saved.name} of {args.owner}: version {saved.version} saved")
+    for use in uses:
+        print(f"  now the {use}")
+    return 0
+
+
+async def _dialplan_show(args: argparse.Namespace, settings: Settings) -> int:
+    """The text on standard output (as saved, for editing), a summary on standard error."""
+    async with await _open(settings) as store:
+        owner, found = await _stored_dialplan(store, args)
+        if args.version is not None:
+            found = await store.dialplans.version(ADMIN, found.id, args.version, owner_id=owner)
+    state = "current" if found.is_current else f"current is {found.current_version}"
+    print(
+        f"# dialplan {found.name} ({found.kind}) of {args.owner}, version {found.version} "
+        f"({state}), saved {_when(found.updated_at)} by {found.author or '-'}",
+        file=sys.stderr,
+    )
+    sys.stdout.write(
+        found.source if found.source.endswith("\n") or not found.source else found.source + "\n"
+    )
+    return 0
+
+
+def _when(at: dt.datetime) -> str:
+    return f"{at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}Z"
+
+
+async def _dialplan_list(args: argparse.Namespace, settings: Settings) -> int:
+    async with await _open(settings) as store:
+        owner = None if args.owner is None else await _owner_id(store, args.owner)
+        names = {c.id: c.username for c in await store.customers.list(ADMIN)}
+        rows = await store.dialplans.list(ADMIN, owner_id=owner)
+        accounts = await store.accounts.list(ADMIN, owner_id=owner)
+    used: dict[tuple[int, str], list[str]] = {}
+    for a in accounts:
+        for way, name in (("in", a.in_dialplan), ("out", a.out_dialplan)):
+            if name is not None:
+                used.setdefault((a.owner_id, name), []).append(f"{way}:{a.aor}")
+    _table(
+        ["id", "name", "owner", "kind", "version", "bytes", "saved", "used by"],
+        [
+            [
+                d.id,
+                d.name,
+                names.get(d.owner_id),
+                d.kind,
+                d.version,
+                len(d.source.encode()),
+                _when(d.updated_at),
+                " ".join(used.get((d.owner_id, d.name), [])) or None,
+            ]
+            for d in rows
+        ],
+    )
+    return 0
+
+
+async def _dialplan_validate(args: argparse.Namespace, settings: Settings) -> int:
+    text, label = _read_source(args.source)
+    if args.owner is None:
+        await _check_source(None, None, args.kind, text, label)
+    else:
+        async with await _open(settings) as store:
+            owner = await _owner_id(store, args.owner)
+            await _check_source(store, owner, args.kind, text, label)
+    print(f"{label}: a valid {args.kind} dialplan")
+    return 0
+
+
+async def _dialplan_history(args: argparse.Namespace, settings: Settings) -> int:
+    async with await _open(settings) as store:
+        owner, found = await _stored_dialplan(store, args)
+        versions = await store.dialplans.history(ADMIN, found.id, owner_id=owner)
+    _table(
+        ["version", "saved", "bytes", "author", ""],
+        [
+            [v.version, _when(v.created_at), v.size, v.author, "current" if v.current else ""]
+            for v in versions
+        ],
+    )
+    return 0
+
+
+async def _dialplan_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    async with await _open(settings) as store:
+        owner, found = await _stored_dialplan(store, args)
+        saved = await store.dialplans.rollback(
+            ADMIN, found.id, args.to, owner_id=owner, author=CLI_AUTHOR
+        )
+    if saved.version == found.version:
+        print(f"dialplan {saved.name}: version {args.to} is already the current text")
+    else:
+        print(
+            f"dialplan {saved.name}: version {args.to} is current again, as version {saved.version}"
+        )
+    return 0
+
+
+async def _dialplan_delete(args: argparse.Namespace, settings: Settings) -> int:
+    async with await _open(settings) as store:
+        owner, found = await _stored_dialplan(store, args)
+        users = [
+            a.aor
+            for a in await store.accounts.list(ADMIN, owner_id=owner)
+            if found.name in (a.in_dialplan, a.out_dialplan)
+        ]
+        if users:
+            raise CommandError(
+                f"dialplan {found.name} is used by {', '.join(users)}: "
+                "change them first (sipswitch account set)"
+            )
+        await store.dialplans.delete(ADMIN, found.id, owner_id=owner)
+    print(f"dialplan {found.name} of {args.owner} deleted")
+    return 0
+
+
+async def _account_set(args: argparse.Namespace, settings: Settings) -> int:
+    """Choose a SIP account's dialplans; a named one must be an existing dialplan of the owner."""
+    user, domain = _split_aor(args.aor)
+    changes: dict[str, str | None] = {}
+    for way in ("in", "out"):
+        if getattr(args, f"no_{way}_dialplan"):
+            changes[f"{way}_dialplan"] = None
+        elif getattr(args, f"{way}_dialplan") is not None:
+            changes[f"{way}_dialplan"] = getattr(args, f"{way}_dialplan")
+    if not changes:
+        raise CommandError("nothing to change: give --in-dialplan/--out-dialplan or --no-...")
+    async with await _open(settings) as store:
+        found = await store.accounts.find(ADMIN, user, domain)
+        if found is None:
+            raise NotFoundError(f"no SIP account {args.aor}")
+        for name in changes.values():
+            if name is not None and await store.dialplans.get(ADMIN, found.owner_id, name) is None:
+                raise CommandError(f"the owner of {found.aor} has no dialplan {name!r}")
+        changed = await store.accounts.update(
+            ADMIN,
+            found.id,
+            in_dialplan=changes.get("in_dialplan", UNSET),
+            out_dialplan=changes.get("out_dialplan", UNSET),
+        )
+    print(
+        f"{changed.aor}: in dialplan {changed.in_dialplan or '-'}, "
+        f"out dialplan {changed.out_dialplan or '-'}"
+    )
+    return 0
+
+
 _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("init", None): _init,
     ("db", "upgrade"): _db_upgrade,
@@ -491,6 +795,15 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("security", "unban"): _security_unban,
     ("provider", "add"): _provider_add,
     ("provider", "list"): _provider_list,
+    ("account", "set"): _account_set,
+    ("dialplan", "add"): _dialplan_add,
+    ("dialplan", "update"): _dialplan_update,
+    ("dialplan", "show"): _dialplan_show,
+    ("dialplan", "list"): _dialplan_list,
+    ("dialplan", "validate"): _dialplan_validate,
+    ("dialplan", "history"): _dialplan_history,
+    ("dialplan", "rollback"): _dialplan_rollback,
+    ("dialplan", "delete"): _dialplan_delete,
 }
 
 
