@@ -134,3 +134,21 @@ def test_round_trip(
 def test_garbage_gives_parse_error_only(text: str) -> None:
     with contextlib.suppress(SipParseError):
         parse_uri(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "display"),
+    [
+        ('"a \\"b\\" c" <sip:x@y>', 'a "b" c'),
+        ('"back\\\\" <sip:x@y>', "back\\"),
+        ('"\\\\\\"" <sip:x@y>', '\\"'),
+        ('"" <sip:x@y>', ""),
+    ],
+)
+def test_quoted_display_names(text: str, display: str | None) -> None:
+    assert parse_address(text).display_name == display
+
+
+def test_unterminated_quote_is_an_error() -> None:
+    with pytest.raises(SipParseError):
+        parse_address('"a \\" <sip:x@y>')

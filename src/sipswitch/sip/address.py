@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 from sipswitch.sip.errors import SipParseError
@@ -72,8 +73,10 @@ class Address:
         return f"{name}<{self.uri}>{format_params(self.params)}"
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_address(text: str) -> Address:
-    """Parse one name-addr or addr-spec with header parameters."""
+    """Parse one name-addr or addr-spec with header parameters (memoized: values are
+    immutable, and To, Contact and a dialog's From recur on every message)."""
     text = text.strip(WS)
     if not text:
         raise SipParseError("Empty address")

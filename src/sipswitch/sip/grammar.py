@@ -42,18 +42,21 @@ def unquote(text: str) -> str:
 
 
 def quoted_end(text: str, start: int) -> int:
-    """Index just past the quoted-string that opens at ``text[start]``; raise if unterminated."""
+    """Index just past the quoted-string that opens at ``text[start]``; raise if unterminated.
+
+    A quote ends the string unless an odd run of backslashes escapes it (quoted-pair, §25.1).
+    """
     i = start + 1
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == '"':
-            return i + 1
-        i += 1
-    raise SipParseError("Unterminated quoted string")
+    while True:
+        j = text.find('"', i)
+        if j < 0:
+            raise SipParseError("Unterminated quoted string")
+        k = j
+        while k > i and text[k - 1] == "\\":
+            k -= 1
+        if (j - k) % 2 == 0:
+            return j + 1
+        i = j + 1
 
 
 def split_top(text: str, sep: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass, replace
 
@@ -198,8 +199,13 @@ def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return {n.lower(): unescape(v) for n, v in headers}
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_uri(text: str) -> Uri:
-    """Parse any absolute URI; SIP/SIPS and tel are parsed fully, others kept opaque."""
+    """Parse any absolute URI; SIP/SIPS and tel are parsed fully, others kept opaque.
+
+    URIs are immutable values, so parses are memoized: the same Request-URI, Contact and To
+    recur on every message of a dialog and every call to a phone (failures are not cached).
+    """
     scheme, colon, rest = text.partition(":")
     if not colon or not scheme or not _SCHEME_CHARS.issuperset(scheme):
         raise SipParseError("Malformed URI: no scheme")
