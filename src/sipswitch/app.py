@@ -35,7 +35,10 @@ from sipswitch.services.dispatch import Dispatcher
 from sipswitch.services.domains import DomainDirectory
 from sipswitch.services.providers import ProviderDirectory, ProviderRegistrationAgent
 from sipswitch.services.registrar import RegistrationServices
+from sipswitch.services.registrar.accounts import AccountAuth
+from sipswitch.sip.message import Request, Response
 from sipswitch.sip.transaction import TimerConfig, TransactionLayer
+from sipswitch.sip.uri import SipUri
 from sipswitch.storage import Store, upgrade
 from sipswitch.transport.base import ListenerSpec, TransportLimits
 from sipswitch.transport.dns import SipResolver
@@ -144,8 +147,20 @@ class Application:
             ),
             cdr_sink=self.cdrs,
         )
+        self.endpoint.owner_of = self._owner_of
         self.http: RunningServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _owner_of(self, message: Request | Response) -> int | None:
+        """The customer whose traffic a message is (their account in To or From), for traces."""
+        accounts = self.registration.accounts
+        for address in (message.to, message.from_):
+            uri = address.uri
+            if isinstance(uri, SipUri) and uri.user and self.domains.is_local(uri.host):
+                found = accounts.get(uri.user, uri.host, self.clock.wall())
+                if isinstance(found, AccountAuth):
+                    return found.owner_id
+        return None
 
     # -- health -------------------------------------------------------------------------------
     def health(self) -> HealthReport:

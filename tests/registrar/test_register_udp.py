@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sipswitch.runtime.events import ConsoleFilter, Direction, EventKind
 from sipswitch.sip.message import Response
 from tests.server.conftest import RunningSwitch
 
@@ -123,3 +124,20 @@ async def test_binding_visible_through_cli(switch: RunningSwitch) -> None:
     code, out = await cli(switch.app, "account", "bindings", "101@local")
     assert code == 0, out
     assert f"sip:101@127.0.0.1:{client.port}" in out and f"udp:127.0.0.1:{client.port}" in out
+
+
+async def test_sip_trace_reaches_the_owners_console(switch: RunningSwitch) -> None:
+    """A customer watching `event full` sees their phone's REGISTER and our answers; another
+    customer sees none of it."""
+    owner = await provision(switch.app, ["301"])
+    mine = switch.app.events.subscribe(ConsoleFilter.parse("event full"), owner=owner)
+    other = switch.app.events.subscribe(ConsoleFilter.parse("event full"), owner=owner + 999)
+    phone = Phone(await switch.udp(), "301")
+    phone.client.send(phone.request(expires=300))
+    assert (await phone.final()).status == 401
+    traces = [e for e in mine.drain() if e.kind is EventKind.FULL_SIP_TRACE]
+    assert {e.direction for e in traces} == {Direction.IN, Direction.OUT}
+    assert all(e.raw and "REGISTER" in e.raw for e in traces)
+    assert other.drain() == []
+    mine.close()
+    other.close()

@@ -61,6 +61,8 @@ class SipEndpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._pending_stream_tx: dict[tuple[str, str, int], ClientKey | ServerKey] = {}
+        #: whose traffic a message is (a customer id), so traces reach that owner's console
+        self.owner_of: Callable[[Request | Response], int | None] = lambda _message: None
 
     def set_handler(self, handler: EventHandler) -> None:
         self._handler = handler
@@ -83,7 +85,7 @@ class SipEndpoint:
             return
         if self.metrics is not None:
             self._count(message, flow.transport, inbound=True)
-        if self.events is not None and self.events.wants_trace(None):
+        if self.events is not None and self.events.tracing:
             self._trace(data, flow.transport, source, Direction.IN, message)
         self.layer.receive(message, source, flow.transport, now)
         self.pump()
@@ -163,7 +165,7 @@ class SipEndpoint:
         transports.send(item.data, Target(transport, host, port))
         if self.metrics is not None:
             self._count(item.message, transport, inbound=False)
-        if self.events is not None and self.events.wants_trace(None):
+        if self.events is not None and self.events.tracing:
             self._trace(item.data, transport, item.destination, Direction.OUT, item.message)
 
     def _rearm(self) -> None:
@@ -217,12 +219,15 @@ class SipEndpoint:
         assert self.events is not None
         try:
             call_id = message.call_id
+            method = message.method if isinstance(message, Request) else message.cseq.method
+            owner = self.owner_of(message)
         except SipParseError:
-            call_id = None
-        method = message.method if isinstance(message, Request) else None
+            call_id, method, owner = None, None, None
+        if not self.events.wants_trace(owner):
+            return
         self.events.publish(
             SIPTraceEvent(
-                owner=None,
+                owner=owner,
                 time=self.clock.wall(),
                 message=f"{direction} {transport} {peer[0]}:{peer[1]}",
                 call_id=call_id,

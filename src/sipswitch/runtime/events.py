@@ -430,6 +430,11 @@ class EventBus:
         return owner is not None and owner in self._trace_owners
 
     @property
+    def tracing(self) -> bool:
+        """Is anyone at all listening for the full SIP trace? O(1), for the hot path."""
+        return bool(self._trace_admins or self._trace_owners)
+
+    @property
     def subscriber_count(self) -> int:
         return len(self._admins) + sum(len(subs) for subs in self._by_owner.values())
 
