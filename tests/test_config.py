@@ -249,3 +249,76 @@ def test_providers_section(tmp_path: Path) -> None:
     assert "s3cret" not in describe(s) and 'contact_secret = "***"' in describe(s)
     with pytest.raises(ConfigError, match=r"providers\.min_interval: must be at least 1"):
         load_settings(environ={"SIPSWITCH_PROVIDERS_MIN_INTERVAL": "0"})
+
+
+def test_smtp_and_dialplan_sections(tmp_path: Path) -> None:
+    s = load_settings(environ={})
+    assert s.smtp.host is None and s.smtp.port == 25 and not s.smtp.starttls
+    assert s.smtp.timeout == 30
+    assert s.dialplan.web_get_allow == () and s.dialplan.web_get_max_seconds == 10
+    path = _write(
+        tmp_path,
+        """
+[smtp]
+host = "smtp.example.com"
+port = 587
+username = "relay"
+password = "hunter2"
+starttls = true
+from_address = "switch@example.com"
+[dialplan]
+web_get_allow = ["127.0.0.1", "10.1.0.0/16"]
+""",
+    )
+    s = load_settings(path, environ={"SIPSWITCH_DIALPLAN_WEB_GET_MAX_SECONDS": "5"})
+    assert (s.smtp.host, s.smtp.port, s.smtp.username, s.smtp.starttls) == (
+        "smtp.example.com",
+        587,
+        "relay",
+        True,
+    )
+    assert s.smtp.from_address == "switch@example.com"
+    assert s.dialplan.web_get_allow == ("127.0.0.1/32", "10.1.0.0/16")
+    assert s.dialplan.web_get_max_seconds == 5
+    text = describe(s)
+    assert "hunter2" not in text and 'password = "***"' in text
+    assert "[smtp]" in text and "[dialplan]" in text
+    env = {"SIPSWITCH_SMTP_HOST": "127.0.0.1", "SIPSWITCH_SMTP_FROM_ADDRESS": "a@b.example"}
+    s = load_settings(environ={**env, "SIPSWITCH_DIALPLAN_WEB_GET_ALLOW": "::1, 192.168.0.0/24"})
+    assert s.smtp.host == "127.0.0.1" and s.dialplan.web_get_allow == ("::1/128", "192.168.0.0/24")
+    # credentials in clear text are fine to a loopback relay
+    s = load_settings(
+        environ={**env, "SIPSWITCH_SMTP_USERNAME": "u", "SIPSWITCH_SMTP_PASSWORD": "p"}
+    )
+    assert s.smtp.username == "u" and not s.smtp.starttls
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[smtp]\nhost = "mail.example.com"', "smtp.from_address: needed when smtp.host is set"),
+        ('[smtp]\nfrom_address = "not an address"', "smtp.from_address: not an e-mail address"),
+        ('[smtp]\nhost = ""', "smtp.host: not a host name or address"),
+        ("[smtp]\nport = 0", "smtp.port: must be at least 1"),
+        ("[smtp]\ntimeout = 0", "smtp.timeout: must be at least 1"),
+        ('[smtp]\nstarttls = "yes"', "smtp.starttls: expected a boolean"),
+        (
+            '[smtp]\nhost = "mail.example.com"\nfrom_address = "a@example.com"\nusername = "u"',
+            "smtp.username: username and password go together",
+        ),
+        (
+            '[smtp]\nhost = "mail.example.com"\nfrom_address = "a@example.com"\n'
+            'username = "u"\npassword = "p"',
+            "smtp.starttls: must be true to send credentials",
+        ),
+        ('[smtp]\nsender = "x"', "smtp.sender: unknown key"),
+        ('[dialplan]\nweb_get_allow = ["10.0.0.0/33"]', "dialplan.web_get_allow[0]: not an"),
+        ('[dialplan]\nweb_get_allow = "10.0.0.0/8"', "dialplan.web_get_allow: expected an array"),
+        ("[dialplan]\nweb_get_max_seconds = 61", "dialplan.web_get_max_seconds: must be at most"),
+    ],
+)
+def test_smtp_and_dialplan_errors(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, toml), environ={})
+    assert str(caught.value).startswith(message)
+    assert caught.value.key == message.split(": ", maxsplit=1)[0]

@@ -246,6 +246,35 @@ class ProvidersSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """The relay for dialplans' ``sys.email``; unset ``host`` means e-mail is not configured.
+
+    ``starttls`` requires the upgrade (RFC 3207); credentials are refused in clear text to a
+    host other than loopback.
+    """
+
+    host: str | None = None
+    port: int = field(default=25, metadata=_meta(1, 65535))
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    from_address: str | None = None
+    timeout: int = field(default=30, metadata=_meta(1, 300))
+
+
+@dataclass(frozen=True, slots=True)
+class DialplanSettings:
+    """Script dialplans' outward facilities.
+
+    ``web_get`` refuses loopback, private, link-local and other non-global addresses (SSRF);
+    ``web_get_allow`` lists networks (CIDR) exempt from that guard.
+    """
+
+    web_get_allow: tuple[str, ...] = ()
+    web_get_max_seconds: int = field(default=10, metadata=_meta(1, 60))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable; ``source`` is the TOML file read, if any."""
 
@@ -259,6 +288,8 @@ class Settings:
     nat: NatSettings = NatSettings()
     security: SecuritySettings = SecuritySettings()
     providers: ProvidersSettings = ProvidersSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    dialplan: DialplanSettings = DialplanSettings()
     source: Path | None = None
 
 
@@ -445,7 +476,23 @@ def _check_special(path: str, value: str) -> str:
             ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise ConfigError(path, f"not an address or network: {value!r}") from None
+    if path.startswith("dialplan.web_get_allow"):
+        try:
+            return str(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(path, f"not an address or network: {value!r}") from None
+    if path == "smtp.host":
+        host = value.strip()
+        if not host or any(c.isspace() for c in host):
+            raise ConfigError(path, f"not a host name or address: {value!r}")
+        return host
+    if path == "smtp.from_address" and not _EMAIL_ADDRESS.fullmatch(value):
+        raise ConfigError(path, f"not an e-mail address: {value!r}")
     return value
+
+
+#: a deliberately plain ``local@domain`` (no quoting, comments or display names)
+_EMAIL_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9.-]{1,253}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,6 +590,29 @@ def _cross_check(settings: Settings) -> None:
         tls = settings.tls
         if listener.transport.secure and (tls.cert is None or tls.key is None):
             raise ConfigError(path, f"{listener.transport} listener needs tls.cert and tls.key")
+    _check_smtp(settings.smtp)
+
+
+def _check_smtp(smtp: SmtpSettings) -> None:
+    if smtp.host is None:
+        return
+    if smtp.from_address is None:
+        raise ConfigError("smtp.from_address", "needed when smtp.host is set")
+    if (smtp.username is None) != (smtp.password is None):
+        raise ConfigError("smtp.username", "username and password go together")
+    if smtp.username is not None and not smtp.starttls and not _is_loopback(smtp.host):
+        raise ConfigError(
+            "smtp.starttls", "must be true to send credentials to a host other than loopback"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def redacted_database_url(url: str) -> str:
@@ -567,6 +637,8 @@ def describe(settings: Settings) -> str:
             if name == "database" and fld.name == "url":
                 value = redacted_database_url(value)
             if name == "providers" and fld.name == "contact_secret" and value is not None:
+                value = "***"
+            if name == "smtp" and fld.name == "password" and value is not None:
                 value = "***"
             if value is None:
                 lines.append(f"# {fld.name} = (unset)")
