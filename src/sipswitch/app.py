@@ -124,7 +124,9 @@ class Application:
             user_agent=f"sipswitch/{__version__}",
         )
         self.cdrs = CdrWriter(self.store.cdrs)
-        planner = LegPlanner(self.registration.accounts, self.registration.location, self.resolver)
+        planner = LegPlanner(
+            self.registration.accounts, self.registration.location, self.resolver, self.store
+        )
         self.dialplans = DialplanExecutor(
             store=self.store,
             planner=planner,

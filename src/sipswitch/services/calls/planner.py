@@ -14,9 +14,14 @@ from sipswitch.services.calls.setup import leg_setup
 from sipswitch.services.dialplan import DialPlan, LegSpec, LocalTarget, ProviderTarget, UriTarget
 from sipswitch.services.location.service import LocationService
 from sipswitch.services.registrar.accounts import AccountDirectory
+from sipswitch.sip.address import parse_address
+from sipswitch.sip.dialog import untagged
+from sipswitch.sip.digest import DigestClient
 from sipswitch.sip.errors import SipParseError
+from sipswitch.sip.grammar import escape
 from sipswitch.sip.message import Request
-from sipswitch.sip.uri import parse_sip_uri
+from sipswitch.sip.uri import USER_SAFE, parse_sip_uri
+from sipswitch.storage import Scope, Store
 from sipswitch.transport.dns import ResolutionError, SipResolver
 
 log = structlog.get_logger("sipswitch.planner")
@@ -37,9 +42,16 @@ class LegPlanner:
     accounts: AccountDirectory
     location: LocationService
     resolver: SipResolver
+    store: Store | None = None
 
     def expander(
-        self, invite: Request, plan: DialPlan, domain: str, overrides: Overrides | None = None
+        self,
+        invite: Request,
+        plan: DialPlan,
+        domain: str,
+        overrides: Overrides | None = None,
+        *,
+        owner: int | None = None,
     ) -> tuple[int, Expand]:
         groups = plan.groups
         extra = overrides or Overrides()
@@ -47,16 +59,30 @@ class LegPlanner:
         async def expand(index: int) -> Sequence[PlannedLeg]:
             legs: list[PlannedLeg] = []
             for spec in groups[index].legs:
-                legs.extend(await self.legs(invite, spec, domain, extra))
+                legs.extend(await self.legs(invite, spec, domain, extra, owner=owner))
             return legs
 
         return len(groups), expand
 
+    async def provider_names(self, owner: int) -> list[str]:
+        """The names a dial string may use as ``number@name`` for this owner."""
+        if self.store is None:
+            return []
+        return [p.name for p in await self.store.providers.list(Scope.system(), owner)]
+
     async def legs(
-        self, invite: Request, spec: LegSpec, domain: str, overrides: Overrides
+        self,
+        invite: Request,
+        spec: LegSpec,
+        domain: str,
+        overrides: Overrides,
+        *,
+        owner: int | None = None,
     ) -> list[PlannedLeg]:
         target = spec.target
         options = spec.options
+        if isinstance(target, ProviderTarget):
+            return await self._provider_leg(invite, target, spec, overrides, owner)
         destinations: list[Destination] = []
         if isinstance(target, LocalTarget):
             account_domain = domain if target.domain == "local" else target.domain
@@ -78,9 +104,6 @@ class LegPlanner:
             destinations.append(
                 Destination(target.uri, (first.transport, first.host_ip, first.port))
             )
-        elif isinstance(target, ProviderTarget):
-            log.info("provider legs are not dialled yet", provider=target.provider)
-            return []
         legs = []
         for destination in destinations:
             setup = leg_setup(
@@ -105,3 +128,72 @@ class LegPlanner:
                 )
             )
         return legs
+
+    async def _provider_leg(
+        self,
+        invite: Request,
+        target: ProviderTarget,
+        spec: LegSpec,
+        overrides: Overrides,
+        owner: int | None,
+    ) -> list[PlannedLeg]:
+        """``number@provider``: the owner's provider, its credentials, outbound proxy, From and
+        custom headers (SIPSorcery's provider legs)."""
+        if self.store is None or owner is None:
+            return []
+        provider = await self.store.providers.get_by_name(Scope.system(), target.provider, owner)
+        if provider is None or provider.disabled:
+            log.info("no such provider", provider=target.provider, owner=owner)
+            return []
+        try:
+            uri = parse_sip_uri(f"sip:{escape(target.number, USER_SAFE)}@{provider.server}")
+            hop = (
+                parse_sip_uri(_as_uri(provider.outbound_proxy)) if provider.outbound_proxy else uri
+            )
+        except SipParseError as exc:
+            log.info("bad provider server", provider=provider.name, error=exc.reason)
+            return []
+        try:
+            resolved = await self.resolver.resolve(hop)
+        except ResolutionError as exc:
+            log.info("cannot resolve provider", provider=provider.name, error=str(exc))
+            return []
+        first = resolved[0]
+        options = spec.options
+        setup = leg_setup(
+            invite,
+            uri,
+            from_display=options.from_display or overrides.from_display,
+            from_user=options.from_user or overrides.from_user or provider.username,
+            from_host=options.from_host or overrides.from_host or uri.host,
+        )
+        if provider.from_header:
+            try:
+                setup.from_address = untagged(parse_address(provider.from_header))
+            except SipParseError:
+                log.info("bad provider From", provider=provider.name)
+        headers = [*provider.custom_headers, *overrides.headers.items()]
+        if provider.outbound_proxy:
+            headers.insert(0, ("Route", f"<{hop.with_param('lr')}>"))
+        setup.headers = tuple(headers)
+        if provider.password:
+            setup.credentials = DigestClient(
+                provider.auth_username or provider.username or "", provider.password
+            )
+        setup.follow_redirects = options.redirect.value == "f"
+        limit = float(options.duration_limit) if options.duration_limit else None
+        return [
+            PlannedLeg(
+                Destination(uri, (first.transport, first.host_ip, first.port)),
+                setup,
+                delay=float(options.delay),
+                duration_limit=limit,
+                relay_183=not options.no_183_relay,
+                mangle_sdp=options.mangle_sdp,
+                transfer_mode=options.transfer.value,
+            )
+        ]
+
+
+def _as_uri(text: str) -> str:
+    return text if text.lower().startswith(("sip:", "sips:")) else f"sip:{text}"
