@@ -193,6 +193,9 @@ class RegistrarSettings:
     #: digest algorithms offered, most preferred first (RFC 8760 §2.4); clients that read only
     #: the first challenge (SIPp, old phones) need MD5 first
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    #: User-Agents (regexes) offered MD5 alone: some clients give up on a 401 that carries any
+    #: challenge they cannot answer (baresip 1.x / libre refuses the whole 401 over SHA-256)
+    md5_only_user_agents: tuple[str, ...] = ("baresip",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,6 +470,11 @@ def _check_special(path: str, value: str) -> str:
             parse_user_agent_rule(value)
         except ValueError as exc:
             raise ConfigError(path, str(exc)) from None
+    if path.startswith("registrar.md5_only_user_agents"):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ConfigError(path, f"not a regular expression: {exc}") from None
     if path.startswith("registrar.digest_algorithms"):
         if value.upper() not in ("MD5", "SHA-256", "SHA-512-256"):
             raise ConfigError(path, f"expected MD5, SHA-256 or SHA-512-256, got {value!r}")

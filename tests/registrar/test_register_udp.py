@@ -141,3 +141,16 @@ async def test_sip_trace_reaches_the_owners_console(switch: RunningSwitch) -> No
     assert other.drain() == []
     mine.close()
     other.close()
+
+
+async def test_md5_alone_for_clients_that_refuse_other_challenges(switch: RunningSwitch) -> None:
+    """RFC 8760 §2.4 offers SHA-256 and MD5; User-Agents listed in
+    registrar.md5_only_user_agents (baresip by default) are offered MD5 alone."""
+    await provision(switch.app, ["401"])
+    modern = Phone(await switch.udp(), "401", user_agent="Linphone/5.2")
+    modern.client.send(modern.request(expires=300))
+    algorithms = [c.algorithm for c in (await modern.final()).www_authenticate]
+    assert algorithms == ["SHA-256", "MD5"]
+    old = Phone(await switch.udp(), "401", user_agent="baresip v1.0.0 (x86_64/linux)")
+    old.client.send(old.request(expires=300))
+    assert [c.algorithm for c in (await old.final()).www_authenticate] == ["MD5"]

@@ -8,6 +8,7 @@ check of an unknown user runs against a dummy secret), so accounts cannot be enu
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -72,6 +73,8 @@ class Registrar:
         self.nonce_lifetime = nonce_lifetime
         self._secret = secret or secrets.token_bytes(32)
         self._digest: dict[str, DigestServer] = {}
+        patterns = settings.md5_only_user_agents
+        self._md5_only = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
     def digest(self, realm: str) -> DigestServer:
         server = self._digest.get(realm)
@@ -192,10 +195,21 @@ class Registrar:
         self, incoming: IncomingRequest, realm: str, now: float, *, stale: bool = False,
         count: bool = True,
     ) -> None:  # fmt: skip
+        incoming.respond(401, headers=self.challenge_headers(incoming, realm, now, stale=stale))
+
+    def challenge_headers(
+        self, incoming: IncomingRequest, realm: str, now: float, *, stale: bool = False
+    ) -> list[tuple[str, str]]:
+        """WWW-Authenticate fields for a 401: every configured algorithm (RFC 8760 §2.4), or
+        MD5 alone for User-Agents known to refuse a 401 with a challenge they can't answer."""
         challenges = self.digest(realm).challenges(
             now, client_address=incoming.source[0], stale=stale
         )
-        incoming.respond(401, headers=[("WWW-Authenticate", str(c)) for c in challenges])
+        agent = incoming.request.get("User-Agent")
+        if agent and self._md5_only is not None and self._md5_only.search(agent):
+            md5 = tuple(c for c in challenges if (c.algorithm or "MD5").upper() == "MD5")
+            challenges = md5 or challenges
+        return [("WWW-Authenticate", str(c)) for c in challenges]
 
     # -- the binding update (§10.3 steps 6-8) -------------------------------------------------
     def _register(self, incoming: IncomingRequest, account: AccountAuth, now: float) -> None:
