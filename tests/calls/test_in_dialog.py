@@ -1,0 +1,46 @@
+"""Inside an answered call: re-INVITE (media move, hold) and INFO relayed across the bridge
+with their answers; SDP from a public source with private addresses is rewritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sipswitch.sdp.parser import parse_sdp
+from sipswitch.services.calls.call import Call
+
+from .conftest import SCENARIOS, CallLab, start_sipp, uas_args
+
+pytestmark = pytest.mark.peers
+
+
+async def test_reinvite_and_info_are_relayed(lab: CallLab, tmp_path: Path) -> None:
+    uas = await start_sipp(tmp_path, "uas", *uas_args("uas_reinvite.xml"))
+    lab.plan = [[(uas.port, {})]]
+    caller = await start_sipp(
+        tmp_path, "caller", f"127.0.0.1:{lab.port}", "-sf", str(SCENARIOS / "uac_reinvite.xml"),
+        "-s", "service", "-m", "1",
+    )  # fmt: skip
+    code, out = await caller.wait(30)
+    assert code == 0, out[-3000:]
+    code, out = await uas.wait(30)
+    assert code == 0, out[-3000:]  # the moved media and the DTMF INFO arrived
+    assert {c.hungup_reason for c in lab.cdrs} == {"remote end hung up"}
+
+
+PRIVATE_OFFER = (
+    b"v=0\r\no=- 1 1 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\n"
+    b"m=audio 4000 RTP/AVP 0\r\na=rtcp:4001 IN IP4 192.168.1.20\r\n"
+)
+
+
+def test_private_sdp_from_a_public_source_is_rewritten() -> None:
+    fixed = parse_sdp(Call._mangle_from(PRIVATE_OFFER, "203.0.113.7"))
+    assert fixed.connection is not None and fixed.connection.address == "203.0.113.7"
+    assert fixed.media[0].port == 4000
+
+
+def test_private_sdp_from_a_private_source_is_left_alone() -> None:
+    assert Call._mangle_from(PRIVATE_OFFER, "192.168.1.20") == PRIVATE_OFFER
+    assert Call._mangle_from(b"not sdp", "203.0.113.7") == b"not sdp"
