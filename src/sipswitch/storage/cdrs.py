@@ -39,6 +39,7 @@ class CallDetailRecord:
     answered_reason: str | None = None
     hungup_time: float | None = None
     hungup_reason: str | None = None
+    referred_by: str | None = None  # a leg placed for a transfer: the Referred-By (RFC 3892)
 
     @property
     def ring_duration(self) -> float | None:

@@ -231,6 +231,7 @@ class CallRecord(Base):
     hungup_reason: Mapped[str | None] = mapped_column(String(255))
     ring_duration: Mapped[float | None] = mapped_column(Float)
     duration: Mapped[float | None] = mapped_column(Float)
+    referred_by: Mapped[str | None] = mapped_column(Text)
 
 
 class Dialplan(Base):

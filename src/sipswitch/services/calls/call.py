@@ -19,7 +19,7 @@ from sipswitch.services.calls.events import Answered, Ended, Failed, LegEvent, R
 from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.dispatch import IncomingRequest
-from sipswitch.sip.message import Response
+from sipswitch.sip.message import Request, Response
 from sipswitch.sip.uri import SipUri
 from sipswitch.storage.cdrs import CallDetailRecord
 
@@ -52,6 +52,10 @@ class PlannedLeg:
 
 
 Expand = Callable[[int], Awaitable[Sequence[PlannedLeg]]]
+#: REFER handling (the transfer service): the call, the REFER, and the leg it came from
+ReferHook = Callable[["Call", IncomingRequest, "ServerLeg | ClientLeg"], None]
+#: the answer to a REFER when no transfer service decides (RFC 3515 §2.4.2)
+TRANSFERS_REFUSED = "Transfers are not allowed on this call"
 
 
 @dataclass
@@ -64,6 +68,8 @@ class CallContext:
     cdr_sink: CdrSink | None = None
     registry: Callable[[ClientLeg], None] | None = None  # the service indexes placed legs
     on_finished: Callable[[Call], None] | None = None
+    domain: str = ""  # the account domain the call was routed for ("local" targets)
+    on_refer: ReferHook | None = None
 
 
 @dataclass
@@ -92,6 +98,18 @@ class Call:
         self._limit: asyncio.TimerHandle | None = None
         self._timed_out = False
         self.failures: list[tuple[int, str]] = []
+        #: the caller's latest SDP (its offer, or its offer in a later re-INVITE)
+        self.a_sdp: bytes = self.a.invite.body
+        #: set by a transfer in progress: the far end's BYE then waits for its outcome
+        self.b_sdp: bytes | None = None  # the far end's answer, as the caller got it
+        self.transferring = False
+        self.referrer_gone: str | None = None
+        #: while a transfer rings: its progress goes here (a NOTIFY), not to the caller
+        self.progress_hook: Callable[[int, str], None] | None = None
+        #: the Referred-By of legs placed for a transfer (their CDRs record it)
+        self.referred_by: str | None = None
+        #: NOTIFYs of a REFER the switch sent itself; True when consumed
+        self.notify_hook: Callable[[IncomingRequest], bool] | None = None
 
     # -- running the dial plan --------------------------------------------------------------------
     async def run(self, group_count: int, expand: Expand) -> None:
@@ -154,6 +172,10 @@ class Call:
             self.a.reject(status, reason, headers)
             self._close_a(reason or str(status))
 
+    @property
+    def invite(self) -> Request:
+        return self.a.invite
+
     def _caller_gone(self) -> bool:
         return self.a.ended
 
@@ -211,11 +233,16 @@ class Call:
             if leg is None:  # the caller went away
                 self._give_up(group)
                 return None
+            if id(leg) not in plans:  # a late event of an earlier ring's leg
+                continue
             cdr = self._cdrs[id(leg)]
             now = self.plumbing.clock.wall()
             if isinstance(event, Ringing):
                 cdr.progress(now, event.status, event.reason)
-                self._relay_ringing(event, plans[id(leg)])
+                if self.progress_hook is not None:
+                    self.progress_hook(event.status, event.reason)
+                else:
+                    self._relay_ringing(event, plans[id(leg)])
             elif isinstance(event, Answered):
                 cdr.answered(now, 200, "OK")
                 group.pending.remove(leg)
@@ -256,13 +283,82 @@ class Call:
             self.a.provisional(180 if event.status != 183 else 183, event.reason)
             self._early_sent = True
 
+    async def ring(
+        self, planned: Sequence[PlannedLeg], failures: list[tuple[int, str]]
+    ) -> tuple[ClientLeg, PlannedLeg, bytes | None] | None:
+        """Ring legs for the established call (a transfer): the answer is returned, not bridged;
+        the caller hanging up gives up (CANCEL) on the legs still ringing."""
+        if self._caller_gone() or not planned:
+            return None
+        return await self._ring(list(planned), failures)
+
+    @property
+    def timed_out(self) -> bool:
+        return self._timed_out
+
+    def cdr_of(self, leg: ClientLeg) -> CdrBuilder | None:
+        return self._cdrs.get(id(leg))
+
+    def release_b(self) -> tuple[ClientLeg, PlannedLeg, CdrBuilder] | None:
+        """Hand the far end over to another call (attended transfer): this call forgets it,
+        so ending this call no longer hangs it up."""
+        b, plan = self.b, self.b_plan
+        if b is None or plan is None:
+            return None
+        self.b, self.b_plan = None, None
+        b.listener = _ignore
+        return b, plan, self._cdrs.pop(id(b))
+
+    def rebridge(
+        self,
+        leg: ClientLeg,
+        plan: PlannedLeg,
+        reason: str = "transferred",
+        *,
+        cdr: CdrBuilder | None = None,
+        sdp: bytes | None = None,
+    ) -> None:
+        """A transfer's new leg answered: it becomes the far end; the old far end gets BYE and
+        its CDR ends with ``reason``. The caller's leg and CDR continue."""
+        old = self.b
+        self.b, self.b_plan, self.b_sdp = leg, plan, sdp
+        leg.listener = self._on_b
+        leg.on_request = self._relay_from_b
+        if cdr is not None:
+            self._cdrs[id(leg)] = cdr
+        self._cdrs[id(leg)].bridged(self.bridge_id)
+        if old is not None:
+            old.listener = _ignore
+            old.on_request = _gone
+            old.bye(reason, headers=[("Reason", f'SIP;cause=200;text="{reason}"')])
+            self._emit(self._cdrs[id(old)].hungup(self.plumbing.clock.wall(), reason))
+        if self._limit is not None:
+            self._limit.cancel()
+            self._limit = None
+        if plan.duration_limit:
+            self._limit = self.plumbing.later(plan.duration_limit, self._duration_reached)
+        self.transferring = False
+        self.referrer_gone = None
+
+    def transfer_failed(self) -> None:
+        """The transfer did not happen: the call goes on; if the far end hung up meanwhile,
+        so does the caller."""
+        self.transferring = False
+        if self.referrer_gone is not None and not self.a.ended:
+            reason = self.referrer_gone
+            self.a.bye(reason)
+            self._close_a(reason)
+            self._close_b(reason)
+            self._finish()
+
     # -- the bridge -------------------------------------------------------------------------------
     def _connect(self, b: ClientLeg, plan: PlannedLeg, sdp: bytes | None) -> None:
         self.b, self.b_plan = b, plan
         b.listener = self._on_b
         b.on_request = self._relay_from_b
         now = self.plumbing.clock.wall()
-        self.a.answer(self._mangle(sdp, plan) if sdp else None)
+        self.b_sdp = self._mangle(sdp, plan) if sdp else None
+        self.a.answer(self.b_sdp)
         self._a_cdr.answered(now, 200, "OK")
         self._a_cdr.bridged(self.bridge_id)
         self._cdrs[id(b)].bridged(self.bridge_id)
@@ -287,6 +383,7 @@ class Call:
             self._events.put_nowait((None, event))
             self._finish()
         elif isinstance(event, Ended):
+            self._events.put_nowait((None, event))  # a transfer still ringing gives up
             if self.b is not None:
                 self.b.bye(event.reason)
                 self._close_b(event.reason)
@@ -294,6 +391,9 @@ class Call:
             self._finish()
 
     def _on_b(self, event: LegEvent) -> None:
+        if isinstance(event, Ended) and self.transferring:
+            self.referrer_gone = event.reason  # the transfer's outcome decides (RFC 5589 §6)
+            return
         if isinstance(event, Ended):
             self.a.bye(event.reason)
             self._close_a(event.reason)
@@ -326,13 +426,24 @@ class Call:
                 200, headers=[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY")]
             )
             return
-        if to is None or to.dialog is None or request.method == "REFER":
-            incoming.respond(403 if request.method == "REFER" else 481)  # transfers: their issue
+        hook = self.notify_hook
+        if request.method == "NOTIFY" and hook is not None and hook(incoming):
+            return
+        if request.method == "REFER":
+            if origin is None or self.context.on_refer is None:
+                incoming.respond(403, TRANSFERS_REFUSED)
+            else:
+                self.context.on_refer(self, incoming, origin)
+            return
+        if to is None or to.dialog is None:
+            incoming.respond(481)
             return
         headers = [(n, v) for n, v in request.header_items() if n.lower() in _RELAYED]
         body = request.body
         if body and request.content_type == "application/sdp" and self.b_plan is not None:
             body = self._mangle_from(body, incoming.source[0])
+        if body and request.content_type == "application/sdp" and origin is self.a:
+            self.a_sdp = body
 
         def answered(response: Response | None) -> None:
             if response is None:
@@ -367,6 +478,13 @@ class Call:
             return sdp
         fixed = sdp_b2bua.nat_fixup(parsed, source_ip)
         return sdp if fixed is parsed else bytes(fixed)
+
+    def mangle(self, sdp: bytes, plan: PlannedLeg) -> bytes:
+        """The far end's SDP as the caller gets it (NAT fix-up per the leg's options)."""
+        return self._mangle(sdp, plan)
+
+    def emit(self, record: CallDetailRecord | None) -> None:
+        self._emit(record)
 
     # -- CDRs -----------------------------------------------------------------------------------
     def _cdr_for_a(self) -> CdrBuilder:
@@ -413,6 +531,7 @@ class Call:
                 local_socket=_socket(self.plumbing.local_address(peer[0], peer[1])),
                 remote_socket=f"{peer[0]}:{peer[1]}:{peer[2]}",
                 created=self.plumbing.clock.wall(),
+                referred_by=self.referred_by,
             )
         )
 
@@ -434,6 +553,10 @@ _RELAYED = frozenset({"content-type", "event", "subscription-state", "info-packa
 
 def _ignore(_event: LegEvent) -> None:
     pass
+
+
+def _gone(incoming: IncomingRequest) -> None:
+    incoming.respond(481)
 
 
 def _best(failures: list[tuple[int, str]]) -> tuple[int, str]:

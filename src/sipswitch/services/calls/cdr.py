@@ -30,6 +30,9 @@ class CdrBuilder:
     def bridged(self, bridge_id: str) -> None:
         self.record = replace(self.record, bridge_id=bridge_id)
 
+    def referred(self, by: str) -> None:
+        self.record = replace(self.record, referred_by=by)
+
     def hungup(self, when: float, reason: str) -> CallDetailRecord | None:
         """Close the record once; returns it the first time."""
         if self.finished:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,7 +13,7 @@ import structlog
 
 from sipswitch.runtime.clock import Clock
 from sipswitch.runtime.events import ConsoleEvent, EventBus, EventKind
-from sipswitch.services.calls.call import Call, DialOutcome
+from sipswitch.services.calls.call import DialOutcome, Expand
 from sipswitch.services.calls.planner import LegPlanner, Overrides
 from sipswitch.services.dialplan import (
     CallContext,
@@ -38,6 +39,33 @@ from sipswitch.sip.uri import SipUri
 from sipswitch.storage import Scope, Store
 
 log = structlog.get_logger("sipswitch.dialplans")
+
+
+class DialTarget(Protocol):
+    """What a dialplan drives: a call (:class:`~sipswitch.services.calls.call.Call`), or a
+    transfer's new leg (its ``invite`` then built from the Refer-To)."""
+
+    @property
+    def invite(self) -> Request: ...
+
+    @property
+    def answered(self) -> bool: ...
+
+    @property
+    def failures(self) -> list[tuple[int, str]]: ...
+
+    async def dial(
+        self,
+        group_count: int,
+        expand: Expand,
+        *,
+        ring_timeout: float | None = None,
+        duration_limit: float | None = None,
+    ) -> DialOutcome: ...
+
+    def respond(
+        self, status: int, reason: str | None = None, headers: Sequence[tuple[str, str]] = ()
+    ) -> None: ...
 
 
 class DialplanSource(Protocol):
@@ -80,7 +108,9 @@ class DialplanExecutor:
         found: DialplanSource | None = await self.store.dialplans.get(Scope.system(), owner, name)
         return found
 
-    async def execute(self, call: Call, execution: Execution, dialplan: DialplanSource) -> None:
+    async def execute(
+        self, call: DialTarget, execution: Execution, dialplan: DialplanSource
+    ) -> None:
         self.console(
             execution.owner, f"{execution.dialplan}: {execution.direction} call to {execution.dst}"
         )
@@ -90,14 +120,16 @@ class DialplanExecutor:
             await self._script(call, execution, dialplan.source)
 
     # -- rules ----------------------------------------------------------------------------------
-    async def _rules(self, call: Call, execution: Execution, dialplan: DialplanSource) -> None:
+    async def _rules(
+        self, call: DialTarget, execution: Execution, dialplan: DialplanSource
+    ) -> None:
         try:
             rules = validate_rules(dialplan.source, timezone=execution.timezone)
         except RuleError as exc:
             self.console(execution.owner, f"{execution.dialplan}: {exc}", EventKind.ERROR)
             call.respond(500, "Dialplan error")
             return
-        request = call.a.invite
+        request = call.invite
         caller = request.from_.uri
         decision = rules.evaluate(
             execution.direction.value,
@@ -129,12 +161,12 @@ class DialplanExecutor:
             call.respond(480, "Call flows are not available yet")
 
     # -- scripts --------------------------------------------------------------------------------
-    async def _script(self, call: Call, execution: Execution, source: str) -> None:
+    async def _script(self, call: DialTarget, execution: Execution, source: str) -> None:
         if not self._started:
             await self.runner.start()
             self._started = True
         facade = CallFacade(self, call, execution)
-        outcome = await self.runner.run(source, request_view(call.a.invite), facade)
+        outcome = await self.runner.run(source, request_view(call.invite), facade)
         status = outcome.caller_status
         if outcome.failed:
             where = f" on line {outcome.line}" if outcome.line else ""
@@ -160,7 +192,7 @@ class DialplanExecutor:
 class CallFacade:
     """The server's side of `sys` for one execution (arguments validated by the sandbox)."""
 
-    def __init__(self, executor: DialplanExecutor, call: Call, execution: Execution) -> None:
+    def __init__(self, executor: DialplanExecutor, call: DialTarget, execution: Execution) -> None:
         self.executor = executor
         self.call = call
         self.execution = execution
@@ -176,11 +208,12 @@ class CallFacade:
     async def dial(
         self, dial_string: str, ring_timeout: float | None, answered_call_limit: float | None
     ) -> DialResult:
-        request = self.call.a.invite
+        request = self.call.invite
         try:
             plan = expand_dial_string(
                 dial_string,
                 _context(request, self.execution.dst),
+                providers=await self.executor.planner.provider_names(self.execution.owner),
                 is_local_domain=self.executor.domains.is_local,
             )
         except DialStringError as exc:
@@ -189,7 +222,7 @@ class CallFacade:
         if not plan.groups:
             return DialResult(DialStatus.FAILED, 480, "Nothing to dial")
         count, expand = self.executor.planner.expander(
-            request, plan, self.execution.domain, self.overrides
+            request, plan, self.execution.domain, self.overrides, owner=self.execution.owner
         )
         outcome = await self.call.dial(
             count, expand, ring_timeout=ring_timeout, duration_limit=answered_call_limit

@@ -106,6 +106,7 @@ class CallRouter:
             plan = expand_dial_string(
                 DEFAULT_OUT_DIAL_STRING,
                 context,
+                providers=await self.planner.provider_names(account.owner_id),
                 is_local_domain=self.domains.is_local,
             )
         except DialStringError as exc:
@@ -141,8 +142,8 @@ class CallRouter:
             stale = result is AuthResult.STALE
             if not stale:
                 log.info("call auth failed", account=account.aor, result=str(result))
-        challenges = digest.challenges(now, client_address=incoming.source[0], stale=stale)
-        incoming.respond(401, headers=[("WWW-Authenticate", str(c)) for c in challenges])
+        headers = self.registrar.challenge_headers(incoming, realm, now, stale=stale)
+        incoming.respond(401, headers=headers)
         return False
 
     # -- In -------------------------------------------------------------------------------------
@@ -168,8 +169,8 @@ class CallRouter:
     ) -> Route | Reject:
         if not plan.groups:
             return Reject(480, "Nothing to dial")
-        count, expand = self.planner.expander(incoming.request, plan, domain)
-        return Route(count, expand, owner=owner, ring_timeout=DEFAULT_RING_SECONDS)
+        count, expand = self.planner.expander(incoming.request, plan, domain, owner=owner)
+        return Route(count, expand, owner=owner, ring_timeout=DEFAULT_RING_SECONDS, domain=domain)
 
     async def _dialplan(
         self, account: AccountAuth, name: str, direction: Direction, dst: str
@@ -195,7 +196,12 @@ class CallRouter:
         async def drive(call: Call) -> None:
             await executor.execute(call, execution, dialplan)
 
-        return Driven(drive, owner=account.owner_id, execution_id=secrets.token_hex(8))
+        return Driven(
+            drive,
+            owner=account.owner_id,
+            execution_id=secrets.token_hex(8),
+            domain=account.domain,
+        )
 
     async def _timezone(self, owner: int) -> str:
         customer = await self.planner.accounts.store.customers.get(Scope.system(), owner)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from sipswitch.services.calls.call import Call, CallContext, PlannedLeg
+from sipswitch.services.calls.call import Call, CallContext, PlannedLeg, ReferHook
 from sipswitch.services.calls.cdr import CdrSink
 from sipswitch.services.calls.client_leg import ClientLeg
 from sipswitch.services.calls.plumbing import Plumbing
@@ -51,6 +51,7 @@ class Route:
     owner: int | None = None
     ring_timeout: float = 60.0
     execution_id: str | None = None
+    domain: str = ""
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Driven:
     owner: int | None = None
     ring_timeout: float = 60.0
     execution_id: str | None = None
+    domain: str = ""
 
 
 Router = Callable[[IncomingRequest], Awaitable[Route | Driven | Reject | None]]
@@ -77,6 +79,8 @@ class CallService:
     router: Router
     cdr_sink: CdrSink | None = None
     max_calls: int = 10000
+    #: REFER handling; by default the transfer service over the router's dialplans
+    transfers: ReferHook | None = None
     calls: set[Call] = field(default_factory=set)
     _legs: dict[tuple[str, str], ServerLeg | ClientLeg] = field(default_factory=dict)
     _invites: dict[ServerKey, ServerLeg] = field(default_factory=dict)
@@ -89,6 +93,8 @@ class CallService:
         self.dispatcher.in_dialog = self.on_in_dialog
         self.dispatcher.on_cancel(self.on_cancel)
         self.dispatcher.subscribe(self.on_event)
+        if self.transfers is None:
+            self.transfers = _default_transfers(self)
 
     # -- new calls ------------------------------------------------------------------------------
     def on_invite(self, incoming: IncomingRequest) -> None:
@@ -120,6 +126,8 @@ class CallService:
             cdr_sink=self.cdr_sink,
             registry=self._index_client,
             on_finished=self._finished,
+            domain=decision.domain,
+            on_refer=self.transfers,
         )
         call = Call(self.plumbing, incoming, context)
         self.calls.add(call)
@@ -129,6 +137,16 @@ class CallService:
             await call.drive(decision.driver)
         else:
             await call.run(decision.group_count, decision.expand)
+
+    def leg(self, call_id: str, local_tag: str) -> ServerLeg | ClientLeg | None:
+        """The leg of a dialog we hold, by Call-ID and our tag (RFC 3891 Replaces lookups)."""
+        return self._legs.get((call_id, local_tag))
+
+    def call_of(self, leg: ServerLeg | ClientLeg) -> Call | None:
+        for call in self.calls:
+            if call.a is leg or call.b is leg:
+                return call
+        return None
 
     def _index_client(self, leg: ClientLeg) -> None:
         self._legs[(leg.call_id, leg.local_tag)] = leg
@@ -193,3 +211,15 @@ class CallService:
 
 def _outside_dialog(incoming: IncomingRequest) -> None:
     incoming.respond(481)
+
+
+def _default_transfers(service: CallService) -> ReferHook | None:
+    """The transfer service over the router's dialplan executor, when it has one (the app's
+    router does); without one, REFER is refused."""
+    from sipswitch.services.calls.dialplans import DialplanExecutor
+    from sipswitch.services.transfer.service import TransferService  # the layer above calls
+
+    executor = getattr(service.router, "dialplans", None)
+    if not isinstance(executor, DialplanExecutor):
+        return None
+    return TransferService(service, executor, executor.events).on_refer

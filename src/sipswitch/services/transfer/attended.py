@@ -1,0 +1,84 @@
+"""Attended transfer carried out by the switch (RFC 3891 Replaces in a Refer-To; RFC 5589 §7).
+
+The referrer has two calls through us: the one it REFERs on (its peer there is the
+transferee) and the one the Replaces names (the consultation). The switch joins the transferee
+to the consultation's far end: re-INVITE the transferee with the far end's SDP (offer), then
+the far end with the transferee's answer (offer); the two replaced legs get BYE, the referrer
+the final NOTIFY. Supported when the replaced dialog is the consultation's answered side (its
+far end is a leg we placed); otherwise the REFER is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sipswitch.services.calls.call import Call
+from sipswitch.services.calls.client_leg import ClientLeg
+from sipswitch.services.calls.server_leg import ServerLeg
+from sipswitch.services.calls.service import CallService
+from sipswitch.services.dispatch import IncomingRequest
+from sipswitch.services.transfer.media import accepted, reinvite
+from sipswitch.services.transfer.notifier import ReferNotifier
+from sipswitch.services.transfer.policy import ReferTarget
+from sipswitch.sip.values import Replaces
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """The consultation call and its leg the Replaces names."""
+
+    call: Call
+    replaced: ServerLeg | ClientLeg
+
+
+def find(calls: CallService, call: Call, replaces: Replaces) -> Joined | None:
+    """The dialog we hold that ``replaces`` names (our tag is its to-tag, RFC 3891 §3)."""
+    leg = calls.leg(replaces.call_id, replaces.to_tag)
+    if leg is None:
+        return None
+    dialog = leg.dialog
+    if dialog is None or (dialog.remote_tag or "") != replaces.from_tag:
+        return None
+    other = calls.call_of(leg)
+    if other is None or other is call:
+        return None
+    return Joined(other, leg)
+
+
+async def join(
+    call: Call,
+    joined: Joined,
+    incoming: IncomingRequest,
+    referrer: ServerLeg | ClientLeg,
+    target: ReferTarget,
+) -> None:
+    other = joined.call
+    far = other.b
+    if joined.replaced is not other.a or far is None or other.b_plan is None:
+        incoming.respond(403, "Only the consultation's answering side can be replaced")
+        return
+    notifier = ReferNotifier(referrer, enabled=target.subscribe)
+    incoming.respond(202, headers=[] if target.subscribe else [("Refer-Sub", "false")])
+    notifier.progress(100, "Trying")
+    call.transferring = True
+    first = await reinvite(call.a, other.b_sdp)  # the transferee: far end's media
+    if not accepted(first) or first is None:
+        notifier.final(first.status if first is not None else 408, "Transferee refused")
+        call.transfer_failed()
+        return
+    second = await reinvite(far, first.body or None)  # the far end: the transferee's media
+    if not accepted(second):
+        await reinvite(call.a, call.b_sdp)  # put the transferee back on the referrer
+        notifier.final(second.status if second is not None else 408, "Target refused")
+        call.transfer_failed()
+        return
+    released = other.release_b()
+    if released is None:
+        notifier.final(481, "Call Leg/Transaction Does Not Exist")
+        call.transfer_failed()
+        return
+    leg, plan, cdr = released
+    other.a.bye("transferred", headers=[("Reason", 'SIP;cause=200;text="transferred"')])
+    notifier.final(200, "OK")
+    assert isinstance(leg, ClientLeg)
+    call.rebridge(leg, plan, "transferred", cdr=cdr, sdp=other.b_sdp)
