@@ -33,6 +33,9 @@ Sender = Callable[[bytes, Target], None]
 
 #: seconds between expiry sweeps
 SWEEP_INTERVAL = 1.0
+#: least seconds between two binding writes (a crash loses at most this much, plus the batch
+#: in flight; the phones re-register)
+WRITE_INTERVAL = 0.25
 #: what a keep-alive is: a double CRLF in a datagram (RFC 5626 §4.4.1 style), a CRLF on streams
 KEEPALIVE_UDP = b"\r\n\r\n"
 KEEPALIVE_STREAM = b"\r\n"
@@ -188,7 +191,9 @@ class LocationService:
                 raise
 
     async def run_writer(self) -> None:
-        """Commit queued changes as they come; back off while the database is away."""
+        """Commit queued changes in batches at most every :data:`WRITE_INTERVAL` (so a busy
+        registrar writes hundreds of bindings per transaction); back off while the database
+        is away."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -198,6 +203,8 @@ class LocationService:
                 log.warning("cannot write bindings; kept in memory", error=str(exc))
                 await asyncio.sleep(1.0)
                 self._wake.set()
+            else:
+                await asyncio.sleep(WRITE_INTERVAL)
 
     async def run_sweeper(self) -> None:
         while True:
