@@ -253,8 +253,16 @@ def _skip_ws(text: str, pos: int) -> int:
 
 def _read_quoted(text: str, pos: int, name: str) -> tuple[str, int]:
     """Read a quoted-string starting at the opening quote; return (unescaped value, end)."""
+    start = pos + 1
+    end = text.find('"', start)
+    backslash = text.find("\\", start)
+    if end >= 0 and (backslash < 0 or backslash > end):  # the common case: no escapes
+        inner = text[start:end]
+        if _FORBIDDEN.search(inner):
+            raise AuthParseError(f"control character in quoted value of {name!r}")
+        return inner, end + 1
     out: list[str] = []
-    pos += 1
+    pos = start
     while pos < len(text):
         char = text[pos]
         if char == '"':
