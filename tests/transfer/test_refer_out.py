@@ -16,7 +16,9 @@ from .conftest import Sipp, TransferLab, scenario, start_sipp
 pytestmark = pytest.mark.peers
 
 
-async def _answered_call(lab: TransferLab, tmp_path: Path, upstream: str) -> tuple[Call, list[Sipp]]:
+async def _answered_call(
+    lab: TransferLab, tmp_path: Path, upstream: str
+) -> tuple[Call, list[Sipp]]:
     far = await start_sipp(tmp_path, "far", "-sf", scenario("target_answer.xml"))
     lab.targets = {"service": far.port}
     caller = await start_sipp(
