@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipswitch.services.transfer.blind import refer_dst
+from sipswitch.services.transfer.media import continue_session
 from sipswitch.services.transfer.policy import ReferError, TransferMode, check_refer
 from sipswitch.sip.message import Request
 
@@ -83,3 +84,13 @@ def test_check_refer_only_raises_refer_error(value: str, name: str) -> None:
         check_refer(_refer(*headers, (name, value)))
     except ReferError as exc:
         assert exc.status == 400
+
+
+def test_reoffer_keeps_the_session_origin() -> None:
+    seen = b"v=0\r\no=ref 7 3 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+    seen += b"m=audio 4000 RTP/AVP 0\r\n"
+    new = seen.replace(b"o=ref 7 3", b"o=new 9 1").replace(b"4000", b"5000")
+    out = continue_session(seen, new)
+    assert b"o=ref 7 4 IN IP4 10.0.0.1" in out and b"m=audio 5000" in out
+    assert continue_session(None, new) == new
+    assert continue_session(b"garbage", new) == new

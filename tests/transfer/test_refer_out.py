@@ -71,3 +71,7 @@ async def test_refer_back_without_notify_times_out(xlab: TransferLab, tmp_path: 
     assert not call.a.ended  # never wait forever, never hang up on a failed REFER
     for sipp in peers:
         await sipp.wait()
+
+
+async def test_the_app_hands_refers_to_the_transfer_service(xlab: TransferLab) -> None:
+    assert xlab.switch.app.calls.transfers is not None  # wired over the router's dialplans

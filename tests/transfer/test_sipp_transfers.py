@@ -95,6 +95,8 @@ async def test_blind_transfer_carried_out(xlab: TransferLab, tmp_path: Path) -> 
                  "Subscription-State: terminated;reason=noresource"):  # fmt: skip
         assert text in notifies, text
     assert notifies.index("100 Trying") < notifies.index("terminated") < notifies.index("BYE ")
+    reinvite = caller.messages().split("INVITE sip:sipp@", 1)[1]
+    assert "m=audio 40002" in reinvite and "o=referrer 1 2 " in reinvite  # RFC 3264 §8
     assert "Referred-By:" in target.messages()  # RFC 3892 on the new INVITE
     assert "INVITE sip:3000@" in target.messages()  # the Refer-To user, as the dialplan said
     inbound, outbound = _legs(await xlab.settle(3))

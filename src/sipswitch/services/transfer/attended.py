@@ -17,7 +17,7 @@ from sipswitch.services.calls.client_leg import ClientLeg
 from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.calls.service import CallService
 from sipswitch.services.dispatch import IncomingRequest
-from sipswitch.services.transfer.media import accepted, reinvite
+from sipswitch.services.transfer.media import accepted, continue_session, reinvite
 from sipswitch.services.transfer.notifier import ReferNotifier
 from sipswitch.services.transfer.policy import ReferTarget
 from sipswitch.sip.values import Replaces
@@ -61,14 +61,17 @@ async def join(
     incoming.respond(202, headers=[] if target.subscribe else [("Refer-Sub", "false")])
     notifier.progress(100, "Trying")
     call.transferring = True
-    first = await reinvite(call.a, other.b_sdp)  # the transferee: far end's media
+    offer = continue_session(call.b_sdp, other.b_sdp) if other.b_sdp else None
+    first = await reinvite(call.a, offer)  # the transferee: the far end's media
     if not accepted(first) or first is None:
         notifier.final(first.status if first is not None else 408, "Transferee refused")
         call.transfer_failed()
         return
-    second = await reinvite(far, first.body or None)  # the far end: the transferee's media
+    mine = continue_session(other.a_sdp, first.body) if first.body else None
+    second = await reinvite(far, mine)  # the far end: the transferee's media
     if not accepted(second):
-        await reinvite(call.a, call.b_sdp)  # put the transferee back on the referrer
+        back = continue_session(offer, call.b_sdp) if offer and call.b_sdp else call.b_sdp
+        await reinvite(call.a, back)  # put the transferee back on the referrer
         notifier.final(second.status if second is not None else 408, "Target refused")
         call.transfer_failed()
         return
@@ -81,4 +84,4 @@ async def join(
     other.a.bye("transferred", headers=[("Reason", 'SIP;cause=200;text="transferred"')])
     notifier.final(200, "OK")
     assert isinstance(leg, ClientLeg)
-    call.rebridge(leg, plan, "transferred", cdr=cdr, sdp=other.b_sdp)
+    call.rebridge(leg, plan, "transferred", cdr=cdr, sdp=offer)

@@ -1,5 +1,7 @@
 """Moving a leg's media with a re-INVITE (RFC 3261 §14; offer/answer RFC 3264).
 
+The offer keeps the session the leg already knows: its ``o=`` line is the one the leg saw
+last, with the version incremented (RFC 3264 §8), whatever party the media now comes from.
 The switch sends the offer (the other party's SDP) and waits for the answer; the 2xx is ACKed
 here. ``None`` means the leg went away or the re-INVITE timed out.
 """
@@ -7,7 +9,10 @@ here. ``None`` means the leg went away or the re-INVITE timed out.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
+from sipswitch.sdp.errors import SdpParseError
+from sipswitch.sdp.parser import parse_sdp
 from sipswitch.services.calls.client_leg import ClientLeg
 from sipswitch.services.calls.server_leg import SDP, ServerLeg
 from sipswitch.sip.message import Response
@@ -33,3 +38,16 @@ async def reinvite(leg: ServerLeg | ClientLeg, sdp: bytes | None) -> Response | 
 
 def accepted(response: Response | None) -> bool:
     return response is not None and 200 <= response.status < 300
+
+
+def continue_session(previous: bytes | None, sdp: bytes) -> bytes:
+    """``sdp`` (another party's description) as the next version of the session a leg saw last
+    in ``previous``; unchanged when either does not parse."""
+    if not previous:
+        return sdp
+    try:
+        seen = parse_sdp(previous)
+        offer = parse_sdp(sdp)
+    except SdpParseError:
+        return sdp
+    return bytes(replace(offer, origin=seen.origin.next_version()))

@@ -24,7 +24,7 @@ from sipswitch.services.dialplan.sandbox import Direction
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.services.transfer import attended, passthrough
 from sipswitch.services.transfer.blind import TransferAttempt, refer_dst, refer_request
-from sipswitch.services.transfer.media import accepted, reinvite
+from sipswitch.services.transfer.media import accepted, continue_session, reinvite
 from sipswitch.services.transfer.notifier import ReferNotifier
 from sipswitch.services.transfer.policy import (
     REFUSED_REASON,
@@ -142,7 +142,7 @@ class TransferService:
             notifier.final(487, "Request Terminated")
             call.transfer_failed()
             return
-        offer = call.mangle(sdp, plan) if sdp else None
+        offer = continue_session(call.b_sdp, call.mangle(sdp, plan)) if sdp else None
         response = await reinvite(call.a, offer) if offer else None
         if offer and not accepted(response):
             leg.bye("transfer failed")
