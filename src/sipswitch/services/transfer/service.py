@@ -93,7 +93,11 @@ class TransferService:
                 await attended.join(call, joined, incoming, referrer, target)
                 self._console(owner, f"attended transfer on call {call.a.call_id} done")
                 return
-        dialplan = None if owner is None else await self.executor.load(owner, TRANSFER_DIALPLAN)
+        call.transferring = True  # a second REFER meanwhile gets 491
+        try:
+            dialplan = None if owner is None else await self.executor.load(owner, TRANSFER_DIALPLAN)
+        finally:
+            call.transferring = False
         if dialplan is None or owner is None:
             incoming.respond(403, "No transfer dialplan")
             self._warn(call, f"REFER to {target.display} refused: no '{TRANSFER_DIALPLAN}' "
