@@ -30,6 +30,7 @@ from sipswitch.services.calls.planner import LegPlanner
 from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.router import CallRouter
 from sipswitch.services.calls.service import CallService
+from sipswitch.services.dialplan.outside import Mailer, WebFetcher
 from sipswitch.services.dialplan.sandbox import SandboxConfig, ScriptRunner
 from sipswitch.services.dispatch import Dispatcher
 from sipswitch.services.domains import DomainDirectory
@@ -134,6 +135,8 @@ class Application:
             events=self.events,
             clock=self.clock,
             runner=ScriptRunner(SandboxConfig()),
+            fetcher=WebFetcher.from_settings(settings.dialplan),
+            mailer=Mailer(settings.smtp),
         )
         self.calls = CallService(
             self.plumbing,

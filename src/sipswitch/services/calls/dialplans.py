@@ -26,6 +26,7 @@ from sipswitch.services.dialplan import (
     expand_dial_string,
     validate_rules,
 )
+from sipswitch.services.dialplan.outside import FetchError, Mailer, MailError, WebFetcher
 from sipswitch.services.dialplan.sandbox import (
     DialResult,
     DialStatus,
@@ -102,6 +103,8 @@ class DialplanExecutor:
     events: EventBus
     clock: Clock
     runner: ScriptRunner
+    fetcher: WebFetcher | None = None
+    mailer: Mailer | None = None
     _started: bool = field(default=False)
 
     async def load(self, owner: int, name: str) -> DialplanSource | None:
@@ -289,11 +292,27 @@ class CallFacade:
         return Scope.customer(self.execution.owner)
 
     async def web_get(self, url: str, timeout: float, max_bytes: int) -> str:
-        await self.log("web_get is disabled on this server")
-        return ""
+        """First ``max_bytes`` of a public http(s) URL; "" and a console line on any failure."""
+        fetcher = self.executor.fetcher
+        if fetcher is None:
+            await self.log("web_get is disabled on this server")
+            return ""
+        try:
+            return await fetcher.get(url, timeout, max_bytes)
+        except FetchError as exc:
+            await self.log(f"web_get {url[:200]}: {exc.reason}")
+            return ""
 
     async def email(self, to: str, subject: str, body: str) -> None:
-        await self.log("e-mail is not configured on this server")
+        """Send through the service's SMTP relay, From the service's address."""
+        mailer = self.executor.mailer
+        if mailer is None:
+            await self.log("e-mail is not configured on this server")
+            return
+        try:
+            await mailer.send(self.execution.username, to, subject, body)
+        except MailError as exc:
+            await self.log(f"email to {to[:100]}: {exc.reason}")
 
     async def callback(self, dest1: str, dest2: str, delay: float) -> None:
         await self.log("callbacks are not available yet")
