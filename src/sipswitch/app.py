@@ -22,7 +22,7 @@ from sipswitch.runtime.clock import Clock, SystemClock
 from sipswitch.runtime.endpoint import SipEndpoint
 from sipswitch.runtime.events import EventBus
 from sipswitch.runtime.logging import configure_logging, get_logger
-from sipswitch.runtime.metrics import Metrics
+from sipswitch.runtime.metrics import Metrics, Sampled
 from sipswitch.runtime.uac import UacClient
 from sipswitch.services.calls.cdr_writer import CdrWriter
 from sipswitch.services.calls.dialplans import DialplanExecutor
@@ -153,6 +153,8 @@ class Application:
             cdr_sink=self.cdrs,
         )
         self.endpoint.owner_of = self._owner_of
+        self.metrics.sample(Sampled.ACTIVE_CALLS, lambda: len(self.calls.calls))
+        self.metrics.sample(Sampled.ACTIVE_TRANSACTIONS, lambda: len(self.layer))
         self.http: RunningServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
