@@ -17,8 +17,9 @@ from sipswitch.transport import (
     Target,
     TransportLimits,
 )
+from tests.support.certs import Certificate
 
-from .conftest import WAIT, Certificate, StartFn, ipv6_available, sip_request
+from .conftest import WAIT, StartFn, ipv6_available, sip_request
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 

@@ -29,8 +29,9 @@ from sipswitch.transport import (
     Target,
     TransportLimits,
 )
+from tests.support.certs import Certificate
 
-from .conftest import WAIT, Certificate, StartFn, sip_request
+from .conftest import WAIT, StartFn, sip_request
 
 
 class WsClient:
