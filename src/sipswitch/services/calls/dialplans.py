@@ -22,6 +22,7 @@ from sipswitch.services.dialplan import (
     FlowCommand,
     RejectCommand,
     RuleError,
+    RuleSet,
     ScriptCommand,
     expand_dial_string,
     validate_rules,
@@ -40,6 +41,11 @@ from sipswitch.sip.uri import SipUri
 from sipswitch.storage import Scope, Store
 
 log = structlog.get_logger("sipswitch.dialplans")
+
+#: seconds a loaded dialplan is reused before it is read again
+LOAD_TTL = 5.0
+#: entries kept in each of the executor's caches (cleared when full)
+CACHE_SIZE = 1024
 
 
 class DialTarget(Protocol):
@@ -106,10 +112,35 @@ class DialplanExecutor:
     fetcher: WebFetcher | None = None
     mailer: Mailer | None = None
     _started: bool = field(default=False)
+    _loaded: dict[tuple[int, str], tuple[float, DialplanSource | None]] = field(
+        default_factory=dict
+    )
+    _rulesets: dict[tuple[str, str], RuleSet] = field(default_factory=dict)
 
     async def load(self, owner: int, name: str) -> DialplanSource | None:
+        """The current version, read at most every :data:`LOAD_TTL` seconds per dialplan (a
+        change made with the CLI applies within that)."""
+        key = (owner, name)
+        now = self.clock.now()
+        cached = self._loaded.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         found: DialplanSource | None = await self.store.dialplans.get(Scope.system(), owner, name)
+        if len(self._loaded) >= CACHE_SIZE:
+            self._loaded.clear()
+        self._loaded[key] = (now + LOAD_TTL, found)
         return found
+
+    def _ruleset(self, source: str, timezone: str) -> RuleSet:
+        """Validated rules, compiled once per text and zone."""
+        key = (source, timezone)
+        rules = self._rulesets.get(key)
+        if rules is None:
+            rules = validate_rules(source, timezone=timezone)
+            if len(self._rulesets) >= CACHE_SIZE:
+                self._rulesets.clear()
+            self._rulesets[key] = rules
+        return rules
 
     async def execute(
         self, call: DialTarget, execution: Execution, dialplan: DialplanSource
@@ -127,7 +158,7 @@ class DialplanExecutor:
         self, call: DialTarget, execution: Execution, dialplan: DialplanSource
     ) -> None:
         try:
-            rules = validate_rules(dialplan.source, timezone=execution.timezone)
+            rules = self._ruleset(dialplan.source, execution.timezone)
         except RuleError as exc:
             self.console(execution.owner, f"{execution.dialplan}: {exc}", EventKind.ERROR)
             call.respond(500, "Dialplan error")

@@ -13,7 +13,7 @@ binding of the account, a URI target is resolved by RFC 3263.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -60,6 +60,7 @@ class CallRouter:
     domains: DomainDirectory
     clock: Clock
     dialplans: DialplanExecutor | None = None
+    _zones: dict[int, tuple[float, str]] = field(default_factory=dict)
 
     async def __call__(self, incoming: IncomingRequest) -> Route | Driven | Reject | None:
         request = incoming.request
@@ -204,8 +205,17 @@ class CallRouter:
         )
 
     async def _timezone(self, owner: int) -> str:
+        """The owner's time zone, read at most once a minute."""
+        now = self.clock.now()
+        cached = self._zones.get(owner)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         customer = await self.planner.accounts.store.customers.get(Scope.system(), owner)
-        return customer.timezone if customer is not None else "UTC"
+        zone = customer.timezone if customer is not None else "UTC"
+        if len(self._zones) >= 4096:
+            self._zones.clear()
+        self._zones[owner] = (now + 60.0, zone)
+        return zone
 
 
 def _context(request: Request, dst: str) -> CallContext:
