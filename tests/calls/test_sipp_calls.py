@@ -28,6 +28,27 @@ def _by_direction(cdrs: list[CallDetailRecord], direction: str) -> list[CallDeta
     return [c for c in cdrs if c.direction == direction]
 
 
+def _check_fields(cdr: CallDetailRecord, *, answered: bool) -> None:
+    """What every leg's record must carry, answered or not."""
+    assert cdr.leg_id and cdr.call_id and cdr.owner == 1
+    assert cdr.direction in ("in", "out")
+    assert cdr.from_user == "sipp" and cdr.from_header
+    assert cdr.dst_user == "service" and cdr.dst_host == "127.0.0.1" and cdr.dst_uri
+    assert cdr.local_socket.startswith("127.0.0.1:")
+    assert cdr.remote_socket.startswith(("udp:127.0.0.1:", "tcp:127.0.0.1:"))
+    assert cdr.created > 1_000_000_000
+    assert cdr.answered_time is not None and cdr.answered_time >= cdr.created
+    assert cdr.answered_status is not None and cdr.answered_reason
+    assert cdr.hungup_time is not None and cdr.hungup_time >= cdr.answered_time
+    assert cdr.hungup_reason
+    assert cdr.ring_duration is not None and cdr.ring_duration >= 0
+    if answered:
+        assert cdr.answered_status == 200 and cdr.bridge_id
+        assert cdr.duration is not None and cdr.duration >= 0
+    else:
+        assert cdr.answered_status >= 300 and cdr.duration is None
+
+
 @pytest.mark.parametrize("transport", ["u1", "t1"])
 async def test_answered_calls(lab: CallLab, tmp_path: Path, transport: str) -> None:
     uas = await start_sipp(tmp_path, "uas", *uas_args(calls=3))
@@ -40,6 +61,7 @@ async def test_answered_calls(lab: CallLab, tmp_path: Path, transport: str) -> N
     outbound = _by_direction(lab.cdrs, "out")
     assert len(inbound) == 3 and len(outbound) == 3
     for cdr in lab.cdrs:
+        _check_fields(cdr, answered=True)
         assert cdr.answered_status == 200 and cdr.answered_reason == "OK"
         assert cdr.hungup_reason == "remote end hung up"
         assert cdr.duration is not None and cdr.duration >= 0.1
@@ -64,7 +86,10 @@ async def test_busy(lab: CallLab, tmp_path: Path) -> None:
     (a,) = _by_direction(lab.cdrs, "in")
     (b,) = _by_direction(lab.cdrs, "out")
     assert (b.answered_status, b.answered_reason) == (486, "Busy Here")
-    assert a.duration is None and b.duration is None
+    assert (a.answered_status, a.answered_reason) == (486, "Busy Here")  # what the caller got
+    for cdr in (a, b):
+        _check_fields(cdr, answered=False)
+        assert cdr.bridge_id is None
     assert a.hungup_reason == "Busy Here"
 
 
@@ -78,6 +103,10 @@ async def test_caller_cancels(lab: CallLab, tmp_path: Path) -> None:
     (b,) = _by_direction(lab.cdrs, "out")
     assert a.hungup_reason == "cancelled" and b.hungup_reason == "cancelled"
     assert b.progress_status == 180 and b.answered_status == 487
+    assert a.answered_status == 487
+    for cdr in (a, b):
+        _check_fields(cdr, answered=False)
+    assert b.progress_time is not None and b.progress_reason == "Ringing"
 
 
 async def test_no_answer_times_out(lab: CallLab, tmp_path: Path) -> None:
@@ -102,6 +131,18 @@ async def test_forking_first_answer_wins(lab: CallLab, tmp_path: Path) -> None:
     outbound = _by_direction(lab.cdrs, "out")
     statuses = sorted(c.answered_status or 0 for c in outbound)
     assert statuses == [200, 487]
+    (a,) = _by_direction(lab.cdrs, "in")
+    won = next(c for c in outbound if c.answered_status == 200)
+    lost = next(c for c in outbound if c.answered_status == 487)
+    _check_fields(a, answered=True)
+    _check_fields(won, answered=True)
+    _check_fields(lost, answered=False)
+    assert won.bridge_id == a.bridge_id and lost.bridge_id is None
+    assert lost.hungup_reason == "cancelled"
+    assert {won.remote_socket, lost.remote_socket} == {
+        f"udp:127.0.0.1:{answerer.port}",
+        f"udp:127.0.0.1:{ringer.port}",
+    }
 
 
 async def test_sequential_after_busy(lab: CallLab, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from sipswitch.services.calls.events import Answered, Ended, Failed, LegEvent, R
 from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.dispatch import IncomingRequest
-from sipswitch.sip.message import Request, Response
+from sipswitch.sip.message import Request, Response, default_reason
 from sipswitch.sip.uri import SipUri
 from sipswitch.storage.cdrs import CallDetailRecord
 
@@ -125,8 +125,7 @@ class Call:
                 await self._done
             elif not self.a.ended and self.a.final_status is None:
                 status, reason = _best(self.failures)
-                self.a.reject(status, reason)
-                self._close_a(reason)
+                self._reject_a(status, reason)
         finally:
             if self.context.on_finished is not None:
                 self.context.on_finished(self)
@@ -169,8 +168,7 @@ class Call:
             self.a.provisional(status, reason)
             return
         if status >= 300 and self.a.final_status is None and not self.a.ended:
-            self.a.reject(status, reason, headers)
-            self._close_a(reason or str(status))
+            self._reject_a(status, reason, headers)
 
     @property
     def invite(self) -> Request:
@@ -377,8 +375,19 @@ class Call:
         self._close_a(reason)
         self._finish()
 
+    def _reject_a(
+        self, status: int, reason: str | None, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """The caller's INVITE ends unanswered: its CDR keeps the final status (SIPSorcery's
+        answered fields hold failures too)."""
+        phrase = reason or default_reason(status)
+        self.a.reject(status, phrase, headers)
+        self._a_cdr.answered(self.plumbing.clock.wall(), status, phrase)
+        self._close_a(phrase)
+
     def _on_a(self, event: LegEvent) -> None:
         if isinstance(event, Failed):  # CANCEL from the caller while ringing
+            self._a_cdr.answered(self.plumbing.clock.wall(), 487, "Request Terminated")
             self._close_a("cancelled")
             self._events.put_nowait((None, event))
             self._finish()
