@@ -44,3 +44,20 @@ def test_private_sdp_from_a_public_source_is_rewritten() -> None:
 def test_private_sdp_from_a_private_source_is_left_alone() -> None:
     assert Call._mangle_from(PRIVATE_OFFER, "192.168.1.20") == PRIVATE_OFFER
     assert Call._mangle_from(b"not sdp", "203.0.113.7") == b"not sdp"
+
+
+async def test_a_vanished_far_end_ends_the_call(lab: CallLab, tmp_path: Path) -> None:
+    """§12.2.1.2: a 481 (or 408) to a request inside the dialog ends it; the switch then
+    hangs up the other side instead of keeping a dead call."""
+    uas = await start_sipp(tmp_path, "uas", *uas_args("uas_gone.xml"))
+    lab.plan = [[(uas.port, {})]]
+    caller = await start_sipp(
+        tmp_path, "caller", f"127.0.0.1:{lab.port}", "-sf",
+        str(SCENARIOS / "uac_reinvite_gone.xml"), "-s", "service", "-m", "1",
+    )  # fmt: skip
+    code, out = await caller.wait(30)
+    assert code == 0, out[-3000:]
+    code, out = await uas.wait(30)
+    assert code == 0, out[-3000:]
+    assert {c.hungup_reason for c in lab.cdrs} == {"remote end unreachable"}
+    assert not lab.service.calls

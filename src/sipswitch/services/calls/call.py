@@ -455,8 +455,11 @@ class Call:
             self.a_sdp = body
 
         def answered(response: Response | None) -> None:
-            if response is None:
-                incoming.respond(408)
+            if response is None or response.status in (408, 481):
+                # §12.2.1.2: the far end's dialog is gone (or unreachable): so is the call
+                incoming.respond(408 if response is None else response.status)
+                if request.method != "BYE":
+                    self.hangup("remote end unreachable")
                 return
             if request.method == "INVITE" and 200 <= response.status < 300:
                 to.ack_2xx(response)
