@@ -9,6 +9,7 @@ import pytest
 
 from sipswitch.sdp.parser import parse_sdp
 from sipswitch.services.calls.call import Call
+from tests.support.sipclient import request_text
 
 from .conftest import SCENARIOS, CallLab, start_sipp, uas_args
 
@@ -61,3 +62,12 @@ async def test_a_vanished_far_end_ends_the_call(lab: CallLab, tmp_path: Path) ->
     assert code == 0, out[-3000:]
     assert {c.hungup_reason for c in lab.cdrs} == {"remote end unreachable"}
     assert not lab.service.calls
+
+
+async def test_per_customer_call_cap(lab: CallLab) -> None:
+    lab.service.max_calls_per_owner = 0
+    lab.plan = [[(9, {})]]
+    client = await lab.switch.udp()
+    client.send(request_text("INVITE", "sip:service@127.0.0.1", via_port=client.port))
+    response = await client.final()
+    assert (response.status, response.reason) == (480, "Too many calls for this customer")

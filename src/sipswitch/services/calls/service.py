@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -79,9 +80,12 @@ class CallService:
     router: Router
     cdr_sink: CdrSink | None = None
     max_calls: int = 10000
+    #: concurrent calls one customer may have (the caller of one more gets 480)
+    max_calls_per_owner: int = 100
     #: REFER handling; by default the transfer service over the router's dialplans
     transfers: ReferHook | None = None
     calls: set[Call] = field(default_factory=set)
+    _per_owner: Counter[int] = field(default_factory=Counter)
     _legs: dict[tuple[str, str], ServerLeg | ClientLeg] = field(default_factory=dict)
     _invites: dict[ServerKey, ServerLeg] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -119,6 +123,10 @@ class CallService:
         if isinstance(decision, Reject):
             incoming.respond(decision.status, decision.reason, headers=decision.headers)
             return
+        owner = decision.owner
+        if owner is not None and self._per_owner[owner] >= self.max_calls_per_owner:
+            incoming.respond(480, "Too many calls for this customer")
+            return
         context = CallContext(
             owner=decision.owner,
             execution_id=decision.execution_id,
@@ -131,6 +139,8 @@ class CallService:
         )
         call = Call(self.plumbing, incoming, context)
         self.calls.add(call)
+        if owner is not None:
+            self._per_owner[owner] += 1
         self._legs[(call.a.call_id, call.a.local_tag)] = call.a
         self._invites[incoming.tx] = call.a
         if isinstance(decision, Driven):
@@ -152,6 +162,10 @@ class CallService:
         self._legs[(leg.call_id, leg.local_tag)] = leg
 
     def _finished(self, call: Call) -> None:
+        if call in self.calls and call.context.owner is not None:
+            self._per_owner[call.context.owner] -= 1
+            if self._per_owner[call.context.owner] <= 0:
+                del self._per_owner[call.context.owner]
         self.calls.discard(call)
         self._invites.pop(call.a.incoming.tx, None)
         # legs stay indexed briefly so late BYE/ACK retransmissions still find them
