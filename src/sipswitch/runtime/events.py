@@ -423,6 +423,13 @@ class EventBus:
                 except Exception:  # a filter must never break the publisher
                     self.delivery_errors += 1
 
+    def listening(self, owner: Owner | None) -> bool:
+        """Could an event of ``owner`` reach anyone? O(1): the hot path skips building events
+        nobody would see (``published`` still counts them)."""
+        if self._admins:
+            return True
+        return owner is not None and bool(self._by_owner.get(owner))
+
     def wants_trace(self, owner: Owner | None) -> bool:
         """Is anyone who may see ``owner``'s events listening for the full SIP trace? O(1)."""
         if self._trace_admins:

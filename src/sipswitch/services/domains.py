@@ -19,6 +19,7 @@ class DomainDirectory:
         hosts = {h.strip("[]") for h in listen_hosts}
         self._any_ip = bool(hosts & {"0.0.0.0", "::"})
         self._ips = frozenset(hosts)
+        self._ip_seen: dict[str, bool] = {}  # host text -> is an IP literal (bounded)
 
     def is_local(self, host: str) -> bool:
         """Whether a Request-URI host is ours (a served name, or one of our addresses)."""
@@ -26,11 +27,18 @@ class DomainDirectory:
         if lhost in self._names:
             return True
         bare = lhost.strip("[]")
-        try:
-            ipaddress.ip_address(bare)
-        except ValueError:
-            return False
-        return self._any_ip or bare in self._ips
+        is_ip = self._ip_seen.get(bare)
+        if is_ip is None:
+            try:
+                ipaddress.ip_address(bare)
+            except ValueError:
+                is_ip = False
+            else:
+                is_ip = True
+            if len(self._ip_seen) >= 4096:
+                self._ip_seen.clear()
+            self._ip_seen[bare] = is_ip
+        return is_ip and (self._any_ip or bare in self._ips)
 
     def canonical(self, host: str) -> str | None:
         """The served domain a host name stands for, or None (aliases resolve in storage)."""

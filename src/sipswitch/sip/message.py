@@ -83,6 +83,8 @@ _KEYS = {
 
 Header = tuple[str, str, str]  # (key, name as written, value)
 
+_MISSING = object()
+
 
 class Message:
     """Common part of requests and responses."""
@@ -177,27 +179,41 @@ class Message:
         return value
 
     # -- typed views --------------------------------------------------------------------------
+    # The views asked for on every message read the cache inline (no closure on a hit).
     @property
     def call_id(self) -> str:
-        return self._typed("call-id", lambda: self._required("Call-ID").strip())
+        value = self._cache.get("call-id", _MISSING)
+        if value is _MISSING:
+            value = self._cache["call-id"] = self._required("Call-ID").strip()
+        return value  # type: ignore[return-value]
 
     @property
     def cseq(self) -> CSeq:
-        return self._typed("cseq", lambda: parse_cseq(self._required("CSeq")))
+        value = self._cache.get("cseq", _MISSING)
+        if value is _MISSING:
+            value = self._cache["cseq"] = parse_cseq(self._required("CSeq"))
+        return value  # type: ignore[return-value]
 
     @property
     def from_(self) -> Address:
-        return self._typed("from", lambda: parse_address(self._required("From")))
+        value = self._cache.get("from", _MISSING)
+        if value is _MISSING:
+            value = self._cache["from"] = parse_address(self._required("From"))
+        return value  # type: ignore[return-value]
 
     @property
     def to(self) -> Address:
-        return self._typed("to", lambda: parse_address(self._required("To")))
+        value = self._cache.get("to", _MISSING)
+        if value is _MISSING:
+            value = self._cache["to"] = parse_address(self._required("To"))
+        return value  # type: ignore[return-value]
 
     @property
     def vias(self) -> list[Via]:
-        return self._typed(
-            "via", lambda: [v for f in self.get_all("Via") for v in parse_via_list(f)]
-        )
+        value = self._cache.get("via", _MISSING)
+        if value is _MISSING:
+            value = self._cache["via"] = [v for f in self.get_all("Via") for v in parse_via_list(f)]
+        return value  # type: ignore[return-value]
 
     @property
     def top_via(self) -> Via:
@@ -205,6 +221,17 @@ class Message:
         if not vias:
             raise SipParseError("Missing Via header")
         return vias[0]
+
+    def replace_top_via(self, via: Via) -> None:
+        """Rewrite the first Via element as ``via``; the other typed views stay cached."""
+        vias = self.vias
+        if not vias:
+            raise SipParseError("Missing Via header")
+        cache = dict(self._cache)
+        self.remove_first("Via")
+        self.add("Via", str(via), first=True)
+        cache["via"] = [via, *vias[1:]]
+        self._cache = cache
 
     @property
     def contacts(self) -> list[Address]:

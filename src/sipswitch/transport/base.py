@@ -8,6 +8,7 @@ a request (already resolved to an IP address by RFC 3263 above this layer).
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,8 +74,11 @@ def format_hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_ip(text: str) -> str:
-    """The canonical text of an IP literal (brackets allowed); ValueError if it is not one."""
+    """The canonical text of an IP literal (brackets allowed); ValueError if it is not one.
+
+    Cached: the same few peers are normalized on every message sent."""
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     return ipaddress.ip_address(text).compressed

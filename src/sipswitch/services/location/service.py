@@ -150,6 +150,9 @@ class LocationService:
     def _publish(self, kind: EventKind, binding: Binding, what: str) -> None:
         if self.events is None:
             return
+        if not self.events.listening(binding.owner_id):
+            self.events.published += 1
+            return
         self.events.publish(
             ConsoleEvent(
                 kind=kind,

@@ -307,6 +307,10 @@ class Registrar:
     def _emit(
         self, kind: EventKind, owner: int | None, incoming: IncomingRequest, text: str
     ) -> None:
+        events = self.events
+        if not events.listening(owner):
+            events.published += 1
+            return
         ip, port = incoming.source
         try:
             call_id: str | None = incoming.request.call_id

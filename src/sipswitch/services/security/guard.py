@@ -96,6 +96,7 @@ class SecurityGuard:
         self._requests = _Window(settings.flood_window, settings.flood_requests)
         self._bans: dict[str, Ban] = {}
         self._scanner_answered: dict[str, float] = {}
+        self._exempt_seen: dict[str, bool] = {}  # source IP -> is_exempt (bounded)
         #: bans made or lifted here and not yet written (the service drains it)
         self.dirty: dict[str, Ban | None] = {}
 
@@ -103,11 +104,18 @@ class SecurityGuard:
     def is_exempt(self, ip: str) -> bool:
         if not self._exempt:
             return False
+        known = self._exempt_seen.get(ip)
+        if known is not None:
+            return known
         try:
             address = ipaddress.ip_address(ip)
         except ValueError:
             return False
-        return any(address in net for net in self._exempt)
+        exempt = any(address in net for net in self._exempt)
+        if len(self._exempt_seen) >= MAX_TRACKED:
+            self._exempt_seen.clear()
+        self._exempt_seen[ip] = exempt
+        return exempt
 
     def is_scanner(self, user_agent: str | None) -> bool:
         if not user_agent or not self._scanners:

@@ -89,8 +89,7 @@ def stamp_via(request: Request, source: Peer) -> Via:
     if via.rport is True:
         new = new.with_param("rport", str(port))
     if new is not via:
-        request.remove_first("Via")
-        request.add("Via", str(new), first=True)
+        request.replace_top_via(new)
     return new
 
 
