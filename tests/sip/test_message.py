@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from sipswitch.sip.builders import make_response, new_branch, new_call_id, new_tag
+from sipswitch.sip.builders import (
+    RandomPool,
+    make_response,
+    new_branch,
+    new_call_id,
+    new_tag,
+    random_hex,
+)
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.framing import FramingError, KeepAlive, StreamFramer
 from sipswitch.sip.message import Request, Response
@@ -294,3 +301,28 @@ def test_non_ascii_digits_are_not_numbers() -> None:
     assert req.top_via.rport is True
     with pytest.raises(SipParseError):
         parse_request(BASE.replace("CSeq: 7", "CSeq: ٧").encode())
+
+
+def test_lookups_follow_fields_appended_directly_and_top_via_rewrites() -> None:
+    msg = parse_message(BASE.encode())
+    assert msg.get("X-Missing") is None
+    msg.headers.append(("x-missing", "X-Missing", "now here"))  # bypassing add()
+    assert msg.get("X-Missing") == "now here"
+    assert msg.get_all("Allow") == ["INVITE, ACK", "BYE"]
+    assert msg.from_.tag == "a48s"  # cached before the rewrite
+    top = msg.top_via.with_param("received", "192.0.2.1")
+    msg.replace_top_via(top)
+    assert msg.top_via.received == "192.0.2.1"
+    assert [v.host for v in msg.vias] == ["10.0.0.1", "proxy.example.com", "[2001:db8::9]"]
+    again = parse_message(msg.to_bytes())
+    assert again.vias == msg.vias
+    assert msg.from_.tag == "a48s"
+
+
+def test_random_pool_hands_out_each_byte_once() -> None:
+    pool = RandomPool(chunk=64)
+    draws = [pool(16) for _ in range(20)] + [pool(100)]
+    assert [len(d) for d in draws] == [16] * 20 + [100]
+    assert len(set(draws)) == len(draws)
+    assert len({new_tag() for _ in range(2000)}) == 2000
+    assert len(random_hex(8)) == 16

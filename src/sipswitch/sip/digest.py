@@ -264,7 +264,7 @@ class DigestServer:
         realm = self.realm.encode("utf-8")
         address = (client_address or "").encode("utf-8")
         msg = head + struct.pack(">I", len(realm)) + realm + address
-        return hmac.new(self._secret, msg, hashlib.sha256).digest()[:16]
+        return hmac.digest(self._secret, msg, "sha256")[:16]
 
     def make_nonce(self, now: float, client_address: str | None = None) -> str:
         """A fresh nonce stamped with ``now`` and optionally bound to the client's address."""

@@ -8,7 +8,7 @@ first access and cached until the message is changed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sipswitch.sip.address import Address, parse_address, parse_address_list
 from sipswitch.sip.auth import (
@@ -84,6 +84,7 @@ _KEYS = {
 Header = tuple[str, str, str]  # (key, name as written, value)
 
 _MISSING = object()
+_Index = tuple[int, list[Header], dict[str, list[str]]]  # (size, the list, key -> values)
 
 
 class Message:
@@ -97,18 +98,34 @@ class Message:
         self._cache: dict[str, object] = {}
 
     # -- raw access -------------------------------------------------------------------------
+    def _index(self) -> dict[str, list[str]]:
+        """Field values by key, built once per message state (rebuilt when the cache is cleared
+        or fields were appended to :attr:`headers` directly)."""
+        headers = self.headers
+        found = cast("_Index | None", self._cache.get("\0index"))
+        if found is not None:
+            size, source, index = found
+            if source is headers and size == len(headers):
+                return index
+        index = {}
+        for k, _, v in headers:
+            values = index.get(k)
+            if values is None:
+                index[k] = [v]
+            else:
+                values.append(v)
+        self._cache["\0index"] = (len(headers), headers, index)
+        return index
+
     def get(self, name: str) -> str | None:
         """The first field value of ``name`` (any form, case-insensitive), or None."""
-        key = _KEYS.get(name) or header_key(name)
-        for k, _, v in self.headers:
-            if k == key:
-                return v
-        return None
+        values = self._index().get(_KEYS.get(name) or header_key(name))
+        return None if values is None else values[0]
 
     def get_all(self, name: str) -> list[str]:
         """Every field value of ``name``, in order (each may itself be a comma list)."""
-        key = header_key(name)
-        return [v for k, _, v in self.headers if k == key]
+        values = self._index().get(_KEYS.get(name) or header_key(name))
+        return [] if values is None else list(values)
 
     def get_list(self, name: str) -> list[str]:
         """The elements of a list header, whether repeated or comma-joined (§7.3.1)."""

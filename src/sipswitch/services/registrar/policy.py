@@ -7,12 +7,12 @@ a REGISTER's updates are applied all together or not at all (§10.3 step 7).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sipswitch.config import RegistrarSettings, UserAgentRule, parse_user_agent_rule
 from sipswitch.sip.address import Address
+from sipswitch.sip.builders import random_hex
 from sipswitch.sip.uri import SipUri, parse_uri
 from sipswitch.storage.bindings import BindingRecord
 
@@ -139,7 +139,7 @@ def plan(
     *,
     max_bindings: int,
     now: float,
-    new_id: Callable[[], str] = lambda: secrets.token_hex(8),
+    new_id: Callable[[], str] = lambda: random_hex(8),
 ) -> Plan | Rejected:
     """Apply a REGISTER to the AOR's ``current`` bindings (RFC 3261 §10.3 steps 6–8)."""
     live = [b for b in current if b.expires_at > now]

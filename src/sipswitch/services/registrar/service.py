@@ -32,6 +32,7 @@ from sipswitch.services.registrar.policy import (
 )
 from sipswitch.services.security import SecurityGuard, SecurityService
 from sipswitch.sip.auth import Credentials
+from sipswitch.sip.builders import RandomPool
 from sipswitch.sip.digest import Algorithm, AuthResult, DigestServer
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.uri import SipUri
@@ -73,6 +74,7 @@ class Registrar:
         self.nonce_lifetime = nonce_lifetime
         self._secret = secret or secrets.token_bytes(32)
         self._digest: dict[str, DigestServer] = {}
+        self._random = RandomPool()  # nonce randomness, a few KiB per system call
         patterns = settings.md5_only_user_agents
         self._md5_only = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
@@ -84,6 +86,7 @@ class Registrar:
                 self._secret,
                 nonce_lifetime=self.nonce_lifetime,
                 algorithms=tuple(Algorithm(a) for a in self.settings.digest_algorithms),
+                random_bytes=self._random,
             )
             self._digest[realm] = server
         return server
