@@ -313,6 +313,7 @@ def test_lookups_follow_fields_appended_directly_and_top_via_rewrites() -> None:
     top = msg.top_via.with_param("received", "192.0.2.1")
     msg.replace_top_via(top)
     assert msg.top_via.received == "192.0.2.1"
+    assert "received=192.0.2.1" in msg.get_all("Via")[0]
     assert [v.host for v in msg.vias] == ["10.0.0.1", "proxy.example.com", "[2001:db8::9]"]
     again = parse_message(msg.to_bytes())
     assert again.vias == msg.vias
@@ -326,3 +327,15 @@ def test_random_pool_hands_out_each_byte_once() -> None:
     assert len(set(draws)) == len(draws)
     assert len({new_tag() for _ in range(2000)}) == 2000
     assert len(random_hex(8)) == 16
+
+
+def test_top_via_rewrite_of_a_single_via_is_seen_by_lookups() -> None:
+    msg = parse_message(
+        b"OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;rport\r\n"
+        b"From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c\r\n"
+        b"CSeq: 1 OPTIONS\r\n\r\n"
+    )
+    assert msg.get("Via") == "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;rport"
+    msg.replace_top_via(msg.top_via.with_param("rport", "5062"))
+    assert msg.get("Via") == "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;rport=5062"
+    assert msg.top_via.rport == 5062

@@ -245,6 +245,7 @@ class Message:
         if not vias:
             raise SipParseError("Missing Via header")
         cache = dict(self._cache)
+        cache.pop("\0index", None)  # the fields change in place: the index goes stale
         self.remove_first("Via")
         self.add("Via", str(via), first=True)
         cache["via"] = [via, *vias[1:]]
