@@ -84,7 +84,7 @@ _KEYS = {
 Header = tuple[str, str, str]  # (key, name as written, value)
 
 _MISSING = object()
-_Index = tuple[int, list[Header], dict[str, list[str]]]  # (size, the list, key -> values)
+_Index = tuple[int, list[Header], dict[str, tuple[str, ...]]]  # (size, the list, key -> values)
 
 
 class Message:
@@ -98,9 +98,10 @@ class Message:
         self._cache: dict[str, object] = {}
 
     # -- raw access -------------------------------------------------------------------------
-    def _index(self) -> dict[str, list[str]]:
+    def _index(self) -> dict[str, tuple[str, ...]]:
         """Field values by key, built once per message state (rebuilt when the cache is cleared
-        or fields were appended to :attr:`headers` directly)."""
+        or fields were appended to :attr:`headers` directly). Tuples of strings, so the cycle
+        collector soon stops tracking them."""
         headers = self.headers
         found = cast("_Index | None", self._cache.get("\0index"))
         if found is not None:
@@ -110,10 +111,7 @@ class Message:
         index = {}
         for k, _, v in headers:
             values = index.get(k)
-            if values is None:
-                index[k] = [v]
-            else:
-                values.append(v)
+            index[k] = (v,) if values is None else (*values, v)
         self._cache["\0index"] = (len(headers), headers, index)
         return index
 
@@ -126,6 +124,11 @@ class Message:
         """Every field value of ``name``, in order (each may itself be a comma list)."""
         values = self._index().get(_KEYS.get(name) or header_key(name))
         return [] if values is None else list(values)
+
+    def drop_views(self) -> None:
+        """Forget the parsed views (they are parsed again if asked for): a message kept only
+        for retransmission matching holds fewer objects."""
+        self._cache = {}
 
     def get_list(self, name: str) -> list[str]:
         """The elements of a list header, whether repeated or comma-joined (§7.3.1)."""

@@ -7,7 +7,13 @@ from sipswitch.sip.message import Request, Response
 from sipswitch.sip.transaction.base import Context, Transaction
 from sipswitch.sip.transaction.events import RequestReceived
 from sipswitch.sip.transaction.keys import Peer, ServerKey
-from sipswitch.sip.transaction.tables import INVITE_SERVER, NON_INVITE_SERVER, Action, Input
+from sipswitch.sip.transaction.tables import (
+    INVITE_SERVER,
+    NON_INVITE_SERVER,
+    Action,
+    Input,
+    State,
+)
 
 
 def tu_input(status: int) -> Input:
@@ -67,6 +73,10 @@ class ServerTransaction(Transaction[ServerKey]):
         if action is Action.SEND:
             if isinstance(message, Response):
                 self._send(message)
+                if self.machine is NON_INVITE_SERVER and self.state is State.COMPLETED:
+                    # kept only to absorb retransmissions for Timer J (up to 32 s): hold the
+                    # text, not the parsed views, so live transactions cost the collector less
+                    self.request.drop_views()
         elif action is Action.PASS_UP:
             if isinstance(message, Request) and not self.silent:
                 self.ctx.emit(RequestReceived(message, self.key, self.source, self.transport))
