@@ -11,6 +11,7 @@ import structlog
 
 from sipswitch.config import Settings
 from sipswitch.runtime.clock import Clock
+from sipswitch.runtime.collector import tune_collector
 from sipswitch.runtime.events import EventBus
 from sipswitch.runtime.metrics import Metrics
 from sipswitch.services.dispatch import Dispatcher
@@ -84,6 +85,7 @@ class RegistrationServices:
         kept = await self.location.load()
         await self.security.load()
         log.info("bindings restored", bindings=kept, accounts=len(self.accounts))
+        tune_collector()  # the registrar's load is what the default thresholds serve worst
         spawn(self.location.run_writer(), "bindings-writer")
         spawn(self.location.run_sweeper(), "bindings-sweeper")
         spawn(self.location.run_keepalives(), "nat-keepalives")
