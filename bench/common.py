@@ -237,6 +237,9 @@ def switch_env(db_url: str, port: int, http_port: int, **extra: str) -> dict[str
         SIPSWITCH_SECURITY_EXEMPT=LOOPBACK,  # flood and brute-force limits off for SIPp
         SIPSWITCH_REGISTRAR_DIGEST_ALGORITHMS="MD5,SHA-256",  # SIPp answers MD5 only
         SIPSWITCH_LOG_LEVEL="warning",
+        # every bench account belongs to one customer: lift the per-customer call cap
+        SIPSWITCH_CALLS_MAX_CALLS_PER_CUSTOMER="1000000",
+        SIPSWITCH_CALLS_MAX_CALLS="1000000",
     )
     env.update(extra)
     return env

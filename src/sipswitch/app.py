@@ -151,6 +151,8 @@ class Application:
                 dialplans=self.dialplans,
             ),
             cdr_sink=self.cdrs,
+            max_calls=settings.calls.max_calls,
+            max_calls_per_owner=settings.calls.max_calls_per_customer,
         )
         self.endpoint.owner_of = self._owner_of
         self.metrics.sample(Sampled.ACTIVE_CALLS, lambda: len(self.calls.calls))

@@ -278,6 +278,14 @@ class DialplanSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CallsSettings:
+    """Limits of the B2BUA: concurrent calls in all, and per customer (480 beyond it)."""
+
+    max_calls: int = field(default=10000, metadata=_meta(1, 1_000_000))
+    max_calls_per_customer: int = field(default=100, metadata=_meta(1, 1_000_000))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable; ``source`` is the TOML file read, if any."""
 
@@ -293,6 +301,7 @@ class Settings:
     providers: ProvidersSettings = ProvidersSettings()
     smtp: SmtpSettings = SmtpSettings()
     dialplan: DialplanSettings = DialplanSettings()
+    calls: CallsSettings = CallsSettings()
     source: Path | None = None
 
 
