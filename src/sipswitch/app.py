@@ -37,6 +37,7 @@ from sipswitch.services.domains import DomainDirectory
 from sipswitch.services.providers import ProviderDirectory, ProviderRegistrationAgent
 from sipswitch.services.registrar import RegistrationServices
 from sipswitch.services.registrar.accounts import AccountAuth
+from sipswitch.services.transfer.service import TransferService
 from sipswitch.sip.message import Request, Response
 from sipswitch.sip.transaction import TimerConfig, TransactionLayer
 from sipswitch.sip.uri import SipUri
@@ -44,6 +45,7 @@ from sipswitch.storage import Store, upgrade
 from sipswitch.transport.base import ListenerSpec, TransportLimits
 from sipswitch.transport.dns import SipResolver
 from sipswitch.transport.manager import TransportManager
+from sipswitch.web.admin import AdminApi, remove_token, token_path, write_token
 from sipswitch.web.health import HealthReport, RunningServer, create_health_app, start_server
 
 log = get_logger("sipswitch.app")
@@ -154,6 +156,9 @@ class Application:
             max_calls=settings.calls.max_calls,
             max_calls_per_owner=settings.calls.max_calls_per_customer,
         )
+        self.transfers = TransferService(self.calls, self.dialplans, self.events)
+        self.calls.transfers = self.transfers.on_refer
+        self.admin: AdminApi | None = None  # made at start (its token is written then)
         self.endpoint.owner_of = self._owner_of
         self.metrics.sample(Sampled.ACTIVE_CALLS, lambda: len(self.calls.calls))
         self.metrics.sample(Sampled.ACTIVE_TRANSACTIONS, lambda: len(self.layer))
@@ -197,8 +202,12 @@ class Application:
                 ]
             )
             http = self.settings.http.listen
+            token = write_token(token_path(self.settings.database.url))
+            self.admin = AdminApi(self.calls, self.transfers, token)
             self.http = await start_server(
-                create_health_app(self.metrics, self.health), http.host, http.port
+                create_health_app(self.metrics, self.health, self.admin.routes()),
+                http.host,
+                http.port,
             )
             self._spawn(self._refresh_loop(), "refresh")
             self._spawn(self.cdrs.run(), "cdr-writer")
@@ -240,6 +249,9 @@ class Application:
         if self.http is not None:
             await self.http.stop(force=self.lifecycle.force.is_set())
             self.http = None
+        if self.admin is not None:
+            remove_token(token_path(self.settings.database.url), self.admin.token)
+            self.admin = None
         await self.transports.stop()
         self.endpoint.close()
         await self.store.close()

@@ -125,6 +125,16 @@ def _build_parser() -> argparse.ArgumentParser:
     listing = provider_sub.add_parser("list", parents=[common], help="list providers")
     listing.add_argument("--owner")
     _dialplan_parser(sub, common)
+
+    call = sub.add_parser("call", help="live calls (asks the running switch)")
+    call_sub = call.add_subparsers(dest="action", required=True)
+    call_sub.add_parser("list", parents=[common], help="list active calls")
+    refer = call_sub.add_parser(
+        "refer", parents=[common], help="send a REFER to the leg with this Call-ID"
+    )
+    refer.add_argument("call_id", metavar="CALL-ID", help="either leg's Call-ID (see `call list`)")
+    refer.add_argument("target", metavar="TARGET", help="the URI to transfer to (sip:...)")
+    refer.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for NOTIFYs")
     return parser
 
 
@@ -781,6 +791,44 @@ async def _account_set(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _call_list(_args: argparse.Namespace, settings: Settings) -> int:
+    from sipswitch.web.admin_client import AdminClient, AdminError
+
+    try:
+        calls = await AdminClient.from_settings(settings).calls()
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    now = time.time()
+    rows = [
+        (
+            c.get("call_id"),
+            c.get("far_call_id"),
+            c.get("owner"),
+            c.get("from"),
+            c.get("far_to") or c.get("to"),
+            c.get("state"),
+            None if c.get("answered") is None else _ago(float(c["answered"]), now),
+            c.get("bridge_id"),
+        )
+        for c in calls
+    ]
+    _table(["CALL-ID", "FAR CALL-ID", "OWNER", "FROM", "TO", "STATE", "ANSWERED", "BRIDGE"], rows)
+    return 0
+
+
+async def _call_refer(args: argparse.Namespace, settings: Settings) -> int:
+    from sipswitch.web.admin_client import AdminClient, AdminError
+
+    try:
+        result = await AdminClient.from_settings(settings).refer(
+            args.call_id, args.target, args.timeout
+        )
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"REFER {result.get('result')}: {result.get('status')} {result.get('reason')}")
+    return 0 if result.get("succeeded") else 1
+
+
 _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("init", None): _init,
     ("db", "upgrade"): _db_upgrade,
@@ -804,6 +852,8 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("dialplan", "history"): _dialplan_history,
     ("dialplan", "rollback"): _dialplan_rollback,
     ("dialplan", "delete"): _dialplan_delete,
+    ("call", "list"): _call_list,
+    ("call", "refer"): _call_refer,
 }
 
 

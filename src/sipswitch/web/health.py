@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import socket
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Self
@@ -25,7 +25,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from sipswitch.runtime.logging import get_logger
@@ -60,8 +60,11 @@ class HealthReport:
 HealthProbe = Callable[[], HealthReport | Awaitable[HealthReport]]
 
 
-def create_health_app(metrics: Metrics, health: HealthProbe) -> Starlette:
-    """A Starlette app serving ``GET /healthz`` and ``GET /metrics`` (HEAD too)."""
+def create_health_app(
+    metrics: Metrics, health: HealthProbe, routes: Sequence[BaseRoute] = ()
+) -> Starlette:
+    """A Starlette app serving ``GET /healthz`` and ``GET /metrics`` (HEAD too), plus
+    ``routes`` (the admin API)."""
     log = get_logger(__name__)
 
     async def healthz(_request: Request) -> Response:
@@ -82,6 +85,7 @@ def create_health_app(metrics: Metrics, health: HealthProbe) -> Starlette:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
+            *routes,
         ]
     )
 

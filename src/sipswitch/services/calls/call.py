@@ -294,6 +294,11 @@ class Call:
     def timed_out(self) -> bool:
         return self._timed_out
 
+    @property
+    def a_cdr(self) -> CdrBuilder:
+        """The caller's leg's record so far (answer time, bridge)."""
+        return self._a_cdr
+
     def cdr_of(self, leg: ClientLeg) -> CdrBuilder | None:
         return self._cdrs.get(id(leg))
 

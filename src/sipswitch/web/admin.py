@@ -1,0 +1,169 @@
+"""The local admin API the CLI talks to (``sipswitch call list``, ``sipswitch call refer``).
+
+* ``GET /admin/calls``: the live calls, one JSON object per call (both legs' Call-IDs).
+* ``POST /admin/calls/{call_id}/refer`` with ``{"target": "sip:..."}``: the switch REFERs the
+  leg whose Call-ID is given (RFC 3515) and answers the outcome once the NOTIFYs tell it.
+
+It is served on the configured HTTP address (loopback by default) and every request must carry
+``Authorization: Bearer <token>``; the token is made at start and written, mode 0600, to
+``admin.token`` next to the SQLite database (``./var/admin.token`` otherwise), where the CLI
+reads it. Anything else gets 401.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from sipswitch.services.calls.call import Call
+from sipswitch.services.calls.service import CallService
+from sipswitch.services.transfer.service import TransferService
+
+TOKEN_FILE = "admin.token"
+_SQLITE_PREFIX = "sqlite+aiosqlite:///"
+_NO_STORE = {"Cache-Control": "no-store"}
+#: the longest a REFER may be followed (the transfer service's own default is 30 s)
+MAX_REFER_TIMEOUT = 60.0
+
+
+def token_path(database_url: str) -> Path:
+    """Where the admin token lives: next to a SQLite file, else ``./var``."""
+    if database_url.startswith(_SQLITE_PREFIX):
+        path = database_url.removeprefix(_SQLITE_PREFIX).partition("?")[0]
+        if path and path != ":memory:":
+            return Path(path).parent / TOKEN_FILE
+    return Path("var") / TOKEN_FILE
+
+
+def write_token(path: Path) -> str:
+    """A new token, written so that only this user may read it."""
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file may have had wider permissions
+        os.write(fd, token.encode())
+    finally:
+        os.close(fd)
+    return token
+
+
+def remove_token(path: Path, token: str) -> None:
+    """Remove the token file if it is still ours (another switch may have replaced it)."""
+    with contextlib.suppress(OSError):
+        if path.read_text().strip() == token:
+            path.unlink()
+
+
+@dataclass
+class AdminApi:
+    """What the admin routes act on; ``calls``/``transfers`` may be swapped (tests do)."""
+
+    calls: CallService
+    transfers: TransferService
+    token: str
+
+    def authorized(self, request: Request) -> bool:
+        scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and secrets.compare_digest(
+            given.strip().encode(), self.token.encode()
+        )
+
+    def find(self, call_id: str) -> tuple[Call, bool] | None:
+        """The call one of whose legs has ``call_id``, and whether it is the caller's leg."""
+        for call in self.calls.calls:
+            if call.a.call_id == call_id:
+                return call, True
+            if call.b is not None and call.b.call_id == call_id:
+                return call, False
+        return None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/admin/calls", self._list, methods=["GET"]),
+            Route("/admin/calls/{call_id:str}/refer", self._refer, methods=["POST"]),
+        ]
+
+    async def _list(self, request: Request) -> Response:
+        if not self.authorized(request):
+            return _unauthorized()
+        calls = sorted(self.calls.calls, key=lambda c: c.a_cdr.record.created)
+        return JSONResponse([summary(call) for call in calls], headers=_NO_STORE)
+
+    async def _refer(self, request: Request) -> Response:
+        if not self.authorized(request):
+            return _unauthorized()
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _error(400, "the body is not JSON")
+        target = body.get("target") if isinstance(body, dict) else None
+        if not isinstance(target, str) or not target.lower().startswith(("sip:", "sips:", "tel:")):
+            return _error(400, "'target' must be a sip:, sips: or tel: URI")
+        timeout = body.get("timeout", 30.0)
+        if not isinstance(timeout, int | float) or not 0 < timeout <= MAX_REFER_TIMEOUT:
+            return _error(400, f"'timeout' must be a number of seconds up to {MAX_REFER_TIMEOUT}")
+        found = self.find(request.path_params["call_id"])
+        if found is None or found[0].a.ended:
+            return _error(404, "no such call")
+        call, to_caller = found
+        outcome = await self.transfers.refer(
+            call, target, to_caller=to_caller, timeout=float(timeout)
+        )
+        result = "succeeded" if outcome.succeeded else "timed out" if outcome.status == 408 else (
+            "failed"
+        )  # fmt: skip
+        return JSONResponse(
+            {
+                "result": result,
+                "succeeded": outcome.succeeded,
+                "status": outcome.status,
+                "reason": outcome.reason,
+            },
+            headers=_NO_STORE,
+        )
+
+
+def summary(call: Call) -> dict[str, object]:
+    """One call as the admin API lists it."""
+    invite = call.a.invite
+    record = call.a_cdr.record
+    if call.a.ended:
+        state = "ended"
+    elif call.transferring:
+        state = "transferring"
+    elif call.b is not None:
+        state = "answered"
+    else:
+        state = "ringing"
+    return {
+        "call_id": call.a.call_id,
+        "far_call_id": None if call.b is None else call.b.call_id,
+        "owner": call.context.owner,
+        "from": str(invite.from_.uri),
+        "to": invite.uri_text,
+        "far_to": None if call.b is None else str(call.b.destination.uri),
+        "state": state,
+        "answered": record.answered_time,
+        "bridge_id": call.bridge_id if call.b is not None else None,
+    }
+
+
+def _unauthorized() -> Response:
+    return JSONResponse(
+        {"error": "a valid admin token is needed"},
+        status_code=401,
+        headers={**_NO_STORE, "WWW-Authenticate": 'Bearer realm="sipswitch-admin"'},
+    )
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=_NO_STORE)
