@@ -343,6 +343,25 @@ class Call:
         self.transferring = False
         self.referrer_gone = None
 
+    def replace_a(self, incoming: IncomingRequest, sdp: bytes | None) -> ServerLeg:
+        """RFC 3891: a new caller takes the caller's place, answered with ``sdp`` (the far
+        end's answer to its offer). The old caller's leg is detached and its CDR ends
+        "replaced"; the caller of this method sends it BYE. Returns the old leg."""
+        old = self.a
+        old.listener = _ignore
+        old.on_request = _gone
+        self._close_a("replaced")
+        self.a = ServerLeg(self.plumbing, incoming, self._on_a)
+        self.a.on_request = self._relay_from_a
+        self.a_sdp = incoming.request.body
+        self._a_cdr = self._cdr_for_a()
+        plan = self.b_plan
+        self.b_sdp = self._mangle(sdp, plan) if sdp and plan is not None else sdp
+        self.a.answer(self.b_sdp)
+        self._a_cdr.answered(self.plumbing.clock.wall(), 200, "OK")
+        self._a_cdr.bridged(self.bridge_id)
+        return old
+
     def transfer_failed(self) -> None:
         """The transfer did not happen: the call goes on; if the far end hung up meanwhile,
         so does the caller."""

@@ -15,6 +15,7 @@ from sipswitch.services.calls.call import Call, CallContext, PlannedLeg, ReferHo
 from sipswitch.services.calls.cdr import CdrSink
 from sipswitch.services.calls.client_leg import ClientLeg
 from sipswitch.services.calls.plumbing import Plumbing
+from sipswitch.services.calls.replaces import ReplaceRefused, check, replaces_of, take_over
 from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.dispatch import Dispatcher, IncomingRequest
 from sipswitch.sip.transaction.events import (
@@ -102,6 +103,9 @@ class CallService:
 
     # -- new calls ------------------------------------------------------------------------------
     def on_invite(self, incoming: IncomingRequest) -> None:
+        if incoming.request.get("Replaces") is not None:
+            self._replace(incoming)
+            return
         if len(self.calls) >= self.max_calls:
             incoming.respond(503, "Too many calls", headers=[("Retry-After", "5")])
             return
@@ -147,6 +151,31 @@ class CallService:
             await call.drive(decision.driver)
         else:
             await call.run(decision.group_count, decision.expand)
+
+    def _replace(self, incoming: IncomingRequest) -> None:
+        """An INVITE with Replaces (RFC 3891 §3): it takes the place of a dialog we hold."""
+        try:
+            replaces = replaces_of(incoming)
+            assert replaces is not None
+            leg = self.leg(replaces.call_id, replaces.to_tag)
+            call, old = check(leg, None if leg is None else self.call_of(leg), replaces)
+        except ReplaceRefused as exc:
+            incoming.respond(exc.status, exc.reason)
+            return
+        incoming.respond(100)
+
+        async def run() -> None:
+            await take_over(call, incoming)
+            if call.a is not old:
+                self._legs[(call.a.call_id, call.a.local_tag)] = call.a
+                self._invites.pop(old.incoming.tx, None)
+                self._invites[incoming.tx] = call.a
+                later = asyncio.get_running_loop().call_later
+                later(32.0, self._legs.pop, (old.call_id, old.local_tag), None)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def leg(self, call_id: str, local_tag: str) -> ServerLeg | ClientLeg | None:
         """The leg of a dialog we hold, by Call-ID and our tag (RFC 3891 Replaces lookups)."""

@@ -1,0 +1,115 @@
+"""An INVITE with Replaces (RFC 3891) for a dialog the switch holds.
+
+The dialog is looked up by Call-ID and our tag (the ``to-tag``), and the peer's tag must match
+the ``from-tag`` (§3). No such dialog, or an early dialog we did not initiate: 481; a
+confirmed dialog with ``early-only``: 486; a dialog already ended: 603. When the replaced
+leg is the caller's side of an answered call, the new caller's offer goes to the far end in a
+re-INVITE, the far end's answer answers the new INVITE, and the replaced leg gets BYE with
+Reason "replaced". Replacing the answering side, or an early dialog we placed, is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from sipswitch.sdp.errors import SdpParseError
+from sipswitch.sdp.parser import parse_sdp
+from sipswitch.services.calls.call import Call
+from sipswitch.services.calls.client_leg import ClientLeg
+from sipswitch.services.calls.server_leg import SDP, ServerLeg
+from sipswitch.services.dispatch import IncomingRequest
+from sipswitch.sip.errors import SipParseError
+from sipswitch.sip.message import Response
+from sipswitch.sip.values import Replaces, parse_replaces
+
+Leg = ServerLeg | ClientLeg
+REPLACED_REASON = 'SIP;cause=200;text="replaced"'
+
+
+class ReplaceRefused(Exception):
+    def __init__(self, status: int, reason: str | None = None) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+
+
+def replaces_of(incoming: IncomingRequest) -> Replaces | None:
+    """The request's Replaces, if any; exactly one, parsable (§6.1, else 400)."""
+    values = incoming.request.get_all("Replaces")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ReplaceRefused(400, "More than one Replaces")
+    try:
+        return parse_replaces(values[0])
+    except SipParseError:
+        raise ReplaceRefused(400, "Bad Replaces") from None
+
+
+def _remote_tag(leg: Leg) -> str | None:
+    if leg.dialog is not None:
+        return leg.dialog.remote_tag
+    if isinstance(leg, ServerLeg):
+        return leg.invite.from_.tag
+    return None
+
+
+def check(leg: Leg | None, call: Call | None, replaces: Replaces) -> tuple[Call, ServerLeg]:
+    """The call and the leg the new INVITE may replace; else :class:`ReplaceRefused` (§3)."""
+    if leg is None or call is None or (_remote_tag(leg) or "") != replaces.from_tag:
+        raise ReplaceRefused(481)
+    if leg.ended:
+        raise ReplaceRefused(603, "Declined: the dialog has ended")
+    confirmed = leg.dialog is not None and leg.final_status is not None
+    if not confirmed:
+        if isinstance(leg, ServerLeg):
+            raise ReplaceRefused(481)  # an early dialog we did not initiate
+        raise ReplaceRefused(486, "Replacing a ringing call is not supported")
+    if replaces.early_only:
+        raise ReplaceRefused(486)
+    if leg is not call.a or call.b is None or call.transferring:
+        raise ReplaceRefused(486, "Only the calling side of an answered call can be replaced")
+    return call, leg
+
+
+async def take_over(call: Call, incoming: IncomingRequest) -> None:
+    """Offer the new caller's SDP to the far end; on its answer, the new caller is the call's
+    caller and the old one gets BYE. On failure the call goes on and the INVITE is refused."""
+    far = call.b
+    assert far is not None
+    offer = _continue(call.a_sdp, incoming.request.body) if incoming.request.body else None
+    response = await _reinvite(far, offer)
+    if response is None or not 200 <= response.status < 300:
+        incoming.respond(488 if response is None else response.status, "Not replaced")
+        return
+    old = call.replace_a(incoming, response.body or None)
+    old.bye("replaced", headers=[("Reason", REPLACED_REASON)])
+
+
+async def _reinvite(leg: ClientLeg, sdp: bytes | None) -> Response | None:
+    if leg.ended or leg.dialog is None:
+        return None
+    done: asyncio.Future[Response | None] = asyncio.get_running_loop().create_future()
+
+    def answered(response: Response | None) -> None:
+        if response is not None and 200 <= response.status < 300:
+            leg.ack_2xx(response)
+        if not done.done():
+            done.set_result(response)
+
+    headers = [("Content-Type", SDP)] if sdp else []
+    if leg.request("INVITE", body=sdp or b"", headers=headers, callback=answered) is None:
+        return None
+    return await done
+
+
+def _continue(previous: bytes | None, sdp: bytes) -> bytes:
+    """``sdp`` as the next version of the session the far end knows (RFC 3264 §8)."""
+    if not previous:
+        return sdp
+    try:
+        seen, offer = parse_sdp(previous), parse_sdp(sdp)
+    except SdpParseError:
+        return sdp
+    return bytes(replace(offer, origin=seen.origin.next_version()))

@@ -1,0 +1,80 @@
+"""An INVITE with Replaces (RFC 3891) for a dialog the switch holds: SIPp as the caller being
+replaced, the new caller and the far end."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from sipswitch.services.calls.call import Call
+from tests.support.sipclient import request_text
+
+from .conftest import Sipp, TransferLab, scenario, start_sipp
+
+pytestmark = pytest.mark.peers
+
+
+async def _call(lab: TransferLab, tmp_path: Path, caller: str, far: str) -> tuple[Call, list[Sipp]]:
+    far_end = await start_sipp(tmp_path, "far", "-sf", scenario(far))
+    lab.targets = {"service": far_end.port}
+    first = await start_sipp(
+        tmp_path, "caller", f"127.0.0.1:{lab.port}", "-sf", scenario(caller), "-s", "service"
+    )
+    async with asyncio.timeout(5):
+        while not lab.answered_calls():
+            await asyncio.sleep(0.02)
+    return lab.answered_calls()[0], [first, far_end]
+
+
+def _replaces(call: Call, *, from_tag: str | None = None, extra: str = "") -> str:
+    tag = call.a.invite.from_.tag if from_tag is None else from_tag
+    return f"{call.a.call_id};to-tag={call.a.local_tag};from-tag={tag}{extra}"
+
+
+async def test_new_caller_replaces_the_caller(xlab: TransferLab, tmp_path: Path) -> None:
+    call, (old, far) = await _call(xlab, tmp_path, "caller_replaced.xml", "far_replaced.xml")
+    old_leg = call.a
+    new = await start_sipp(
+        tmp_path, "new", f"127.0.0.1:{xlab.port}", "-sf", scenario("caller_replaces.xml"),
+        "-s", "service", "-key", "replaces", _replaces(call), "-d", "300",
+    )  # fmt: skip
+    for sipp in (new, old, far):
+        await sipp.wait()
+    assert call.a is not old_leg  # the new caller took its place, in the same call
+    cdrs = await xlab.settle(3)
+    reasons = sorted(c.hungup_reason or "" for c in cdrs)
+    assert reasons.count("replaced") == 1
+    replaced = next(c for c in cdrs if c.hungup_reason == "replaced")
+    assert replaced.call_id == old_leg.call_id
+    bridged = [c for c in cdrs if c.hungup_reason != "replaced"]
+    assert {c.bridge_id for c in bridged} == {call.bridge_id}
+
+
+async def test_replaces_that_cannot_be_honoured(xlab: TransferLab, tmp_path: Path) -> None:
+    call, peers = await _call(xlab, tmp_path, "uac_hold.xml", "target_answer.xml")
+    client = await xlab.switch.udp()
+    sdp = "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    sdp += "m=audio 40008 RTP/AVP 0\r\n"
+    cases = [
+        ("nosuchcall;to-tag=a;from-tag=b", 481),  # no such dialog
+        (_replaces(call, from_tag="wrong"), 481),  # the tags must both match
+        (_replaces(call, extra=";early-only"), 486),  # confirmed, but early-only
+    ]
+    for value, status in cases:
+        headers = (
+            f"Replaces: {value}",
+            "Contact: <sip:x@127.0.0.1>",
+            "Content-Type: application/sdp",
+        )
+        text = request_text(
+            "INVITE", f"sip:service@127.0.0.1:{xlab.port}", via_port=client.port,
+            headers=headers, body=sdp,
+        )  # fmt: skip
+        client.send(text)
+        assert (await client.final()).status == status, value
+    assert not call.a.ended and call.b is not None and not call.b.ended
+    for sipp in peers:
+        sipp.proc.kill()
+        await sipp.proc.wait()
