@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from sipswitch.services.calls.call import Call
+from sipswitch.sip.message import Response
+from sipswitch.sip.parser import parse_message
 from tests.support.sipclient import request_text
 
 from .conftest import Sipp, TransferLab, scenario, start_sipp
@@ -52,6 +54,21 @@ async def test_new_caller_replaces_the_caller(xlab: TransferLab, tmp_path: Path)
     assert {c.bridge_id for c in bridged} == {call.bridge_id}
 
 
+class _Inbox(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait(data)
+
+    async def final(self) -> Response:
+        while True:
+            message = parse_message(await asyncio.wait_for(self.queue.get(), 3))
+            assert isinstance(message, Response)
+            if message.status >= 200:
+                return message
+
+
 async def test_replaces_that_cannot_be_honoured(xlab: TransferLab, tmp_path: Path) -> None:
     call, peers = await _call(xlab, tmp_path, "uac_hold.xml", "target_answer.xml")
     client = await xlab.switch.udp()
@@ -74,6 +91,24 @@ async def test_replaces_that_cannot_be_honoured(xlab: TransferLab, tmp_path: Pat
         )  # fmt: skip
         client.send(text)
         assert (await client.final()).status == status, value
+    # right identifiers, but from an address none of the call's parties uses (RFC 3891 §7)
+    loop = asyncio.get_running_loop()
+    stranger, inbox = await loop.create_datagram_endpoint(
+        _Inbox, local_addr=("127.0.0.2", 0), remote_addr=("127.0.0.1", xlab.port)
+    )
+    try:
+        port = stranger.get_extra_info("sockname")[1]
+        forged = request_text(
+            "INVITE", f"sip:service@127.0.0.1:{xlab.port}", via_port=port,
+            headers=(f"Replaces: {_replaces(call)}", "Contact: <sip:x@127.0.0.2>",
+                     "Content-Type: application/sdp"),
+            body=sdp,
+        ).replace(b"Via: SIP/2.0/UDP 127.0.0.1:", b"Via: SIP/2.0/UDP 127.0.0.2:")  # fmt: skip
+        stranger.sendto(forged)
+        answer = await inbox.final()
+        assert (answer.status, answer.reason) == (403, "Replaces not authorized")
+    finally:
+        stranger.close()
     assert not call.a.ended and call.b is not None and not call.b.ended
     for sipp in peers:
         sipp.proc.kill()

@@ -55,10 +55,19 @@ def _remote_tag(leg: Leg) -> str | None:
     return None
 
 
-def check(leg: Leg | None, call: Call | None, replaces: Replaces) -> tuple[Call, ServerLeg]:
-    """The call and the leg the new INVITE may replace; else :class:`ReplaceRefused` (§3)."""
+def check(
+    leg: Leg | None, call: Call | None, replaces: Replaces, source_ip: str
+) -> tuple[Call, ServerLeg]:
+    """The call and the leg the new INVITE may replace; else :class:`ReplaceRefused` (§3).
+
+    Authorization (RFC 3891 §7): only a request from an address one of the call's parties
+    already uses may replace a leg; knowing the dialog identifiers is not enough.
+    """
     if leg is None or call is None or (_remote_tag(leg) or "") != replaces.from_tag:
         raise ReplaceRefused(481)
+    parties = {call.a.peer[1]} | ({call.b.peer[1]} if call.b is not None else set())
+    if source_ip not in parties:
+        raise ReplaceRefused(403, "Replaces not authorized")
     if leg.ended:
         raise ReplaceRefused(603, "Declined: the dialog has ended")
     confirmed = leg.dialog is not None and leg.final_status is not None

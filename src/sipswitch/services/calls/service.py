@@ -158,7 +158,9 @@ class CallService:
             replaces = replaces_of(incoming)
             assert replaces is not None
             leg = self.leg(replaces.call_id, replaces.to_tag)
-            call, old = check(leg, None if leg is None else self.call_of(leg), replaces)
+            call, old = check(
+                leg, None if leg is None else self.call_of(leg), replaces, incoming.source[0]
+            )
         except ReplaceRefused as exc:
             incoming.respond(exc.status, exc.reason)
             return
