@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from sipswitch.services.calls.dialog_leg import DialogLeg
 from sipswitch.services.calls.events import Answered, Ended, Failed, LegEvent, Ringing, Trying
-from sipswitch.services.calls.plumbing import Peer, Plumbing, ResponseCallback
-from sipswitch.services.calls.server_leg import SDP, _bye_reason
+from sipswitch.services.calls.plumbing import Peer, Plumbing
+from sipswitch.services.calls.server_leg import SDP
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.address import Address
 from sipswitch.sip.builders import new_branch, new_call_id, new_tag
@@ -44,7 +45,7 @@ class LegSetup:
     resolve: Callable[[SipUri], Destination | None] | None = field(default=None)
 
 
-class ClientLeg:
+class ClientLeg(DialogLeg):
     """The callee's side of a call. Raises events to ``listener``."""
 
     def __init__(
@@ -56,6 +57,7 @@ class ClientLeg:
     ) -> None:
         self.plumbing = plumbing
         self.destination = destination
+        self.peer: Peer = destination.peer
         self.setup = setup
         self.listener = listener
         self.call_id = new_call_id()
@@ -71,10 +73,6 @@ class ClientLeg:
         self._challenged = False
         self._redirects = 0
         self.on_request: Callable[[IncomingRequest], None] = lambda req: req.respond(501)
-
-    @property
-    def peer(self) -> Peer:
-        return self.destination.peer
 
     # -- the INVITE -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -194,6 +192,7 @@ class ClientLeg:
                 continue
             self._redirects += 1
             self.destination = target
+            self.peer = target.peer
             self.setup.to_address = Address(contact.uri.without_params())
             self.call_id = new_call_id()
             self.cseq = 1
@@ -218,35 +217,6 @@ class ClientLeg:
             self.plumbing.endpoint.cancel(self.tx)
 
     # -- in the dialog ----------------------------------------------------------------------------
-    def receive(self, incoming: IncomingRequest) -> None:
-        if self.dialog is None:
-            incoming.respond(481)
-            return
-        status = self.dialog.on_request(incoming.request).status
-        if status is not None:
-            incoming.respond(status)
-            return
-        if incoming.request.method == "BYE":
-            incoming.respond(200)
-            self._end(_bye_reason(incoming.request))
-            return
-        self.on_request(incoming)
-
-    def request(
-        self,
-        method: str,
-        *,
-        body: bytes = b"",
-        headers: Iterable[tuple[str, str]] = (),
-        callback: ResponseCallback | None = None,
-    ) -> ClientKey | None:
-        if self.dialog is None:
-            return None
-        request = self.dialog.create_request(
-            method, via=self.plumbing.sent_by(self.peer), body=body, headers=headers
-        )
-        return self.plumbing.send(request, self.peer, callback or (lambda _r: None))
-
     def ack_2xx(self, response: Response) -> None:
         self._ack(response)
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
+from sipswitch.services.calls.dialog_leg import DialogLeg
 from sipswitch.services.calls.events import Ended, Failed, LegEvent
-from sipswitch.services.calls.plumbing import Peer, Plumbing, ResponseCallback
+from sipswitch.services.calls.plumbing import Peer, Plumbing
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.builders import make_response
 from sipswitch.sip.dialog import Dialog, DialogState, uas_dialog_from_request
 from sipswitch.sip.message import Request, Response
-from sipswitch.sip.transaction.keys import ClientKey
 
 SDP = "application/sdp"
 
 
-class ServerLeg:
+class ServerLeg(DialogLeg):
     """The caller's side of a call. Raises events to ``listener`` (the call)."""
 
     def __init__(
@@ -113,38 +113,6 @@ class ServerLeg:
         self.listener(Failed(487, "Request Terminated"))
 
     # -- in the dialog ----------------------------------------------------------------------------
-    def receive(self, incoming: IncomingRequest) -> None:
-        """A request from the caller inside our dialog."""
-        if self.dialog is None:
-            incoming.respond(481)
-            return
-        verdict = self.dialog.on_request(incoming.request)
-        status = verdict.status
-        if status is not None:
-            incoming.respond(status)
-            return
-        if incoming.request.method == "BYE":
-            incoming.respond(200)
-            self._end(_bye_reason(incoming.request))
-            return
-        self.on_request(incoming)
-
-    def request(
-        self,
-        method: str,
-        *,
-        body: bytes = b"",
-        headers: Iterable[tuple[str, str]] = (),
-        callback: ResponseCallback | None = None,
-    ) -> ClientKey | None:
-        """Send a request to the caller inside the dialog."""
-        if self.dialog is None:
-            return None
-        request = self.dialog.create_request(
-            method, via=self.plumbing.sent_by(self.peer), body=body, headers=headers
-        )
-        return self.plumbing.send(request, self.peer, callback or (lambda _r: None))
-
     def ack_2xx(self, response: Response) -> None:
         """ACK a 2xx to a re-INVITE we sent to the caller."""
         if self.dialog is None:
@@ -170,15 +138,3 @@ class ServerLeg:
         if self.dialog is not None:
             self.dialog.terminate()
         self.listener(Ended(reason))
-
-
-def _bye_reason(bye: Request) -> str:
-    """The hang-up reason: the BYE's Reason header (RFC 3326) when present."""
-    try:
-        reasons = bye.reasons
-    except ValueError:
-        reasons = []
-    for reason in reasons:
-        if reason.text:
-            return reason.text
-    return "remote end hung up"
