@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -110,6 +111,8 @@ class SipAccount(Base):
     in_dialplan: Mapped[str | None] = mapped_column(String(64))
     out_dialplan: Mapped[str | None] = mapped_column(String(64))
     incoming_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # REFER from this account's own (digest-authenticated) phone is carried out; off by default.
+    allow_refer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     admin_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     nat_keepalive: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -141,6 +144,8 @@ class Provider(Base):
     register_contact: Mapped[str | None] = mapped_column(String(512))
     register_expiry: Mapped[int] = mapped_column(Integer, default=3600)
     register_server: Mapped[str | None] = mapped_column(String(255))
+    # ``user@domain`` of the owner's account that calls arriving through this provider go to.
+    incoming_account: Mapped[str | None] = mapped_column(String(200))
     registration_status: Mapped[str] = mapped_column(String(16), default="idle")
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
