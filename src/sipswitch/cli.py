@@ -100,6 +100,17 @@ def _build_parser() -> argparse.ArgumentParser:
         choice = setting.add_mutually_exclusive_group()
         choice.add_argument(f"--{way}-dialplan", metavar="NAME", help="one of the owner's")
         choice.add_argument(f"--no-{way}-dialplan", action="store_true", help="use none")
+    refer_choice = setting.add_mutually_exclusive_group()
+    refer_choice.add_argument(
+        "--allow-refer",
+        action="store_const",
+        const=True,
+        dest="allow_refer",
+        help="carry out REFERs sent by this account's own (authenticated) phone",
+    )
+    refer_choice.add_argument(
+        "--no-allow-refer", action="store_const", const=False, dest="allow_refer"
+    )
     security = sub.add_parser("security", help="brute-force and flood bans")
     security_sub = security.add_subparsers(dest="action", required=True)
     security_sub.add_parser("bans", parents=[common], help="list active bans")
@@ -122,6 +133,11 @@ def _build_parser() -> argparse.ArgumentParser:
     add.add_argument("--register-contact")
     add.add_argument("--register-expiry", type=int, default=3600)
     add.add_argument("--register-server")
+    add.add_argument(
+        "--incoming-account",
+        metavar="USER@DOMAIN",
+        help="the owner's SIP account that calls arriving through this provider go to",
+    )
     listing = provider_sub.add_parser("list", parents=[common], help="list providers")
     listing.add_argument("--owner")
     _dialplan_parser(sub, common)
@@ -385,7 +401,8 @@ async def _account_list(args: argparse.Namespace, settings: Settings) -> int:
                 names.get(a.owner_id),
                 a.in_dialplan,
                 a.out_dialplan,
-                _flags(a.incoming_only, a.disabled, a.admin_disabled, a.nat_keepalive),
+                _flags(a.incoming_only, a.disabled, a.admin_disabled, a.nat_keepalive)
+                + (",allow-refer" if a.allow_refer else ""),
                 " ".join(a.ip_acl) or None,
             ]
             for a in rows
@@ -441,9 +458,21 @@ async def _provider_add(args: argparse.Namespace, settings: Settings) -> int:
             register_contact=args.register_contact,
             register_expiry=args.register_expiry,
             register_server=args.register_server,
+            incoming_account=await _incoming_account(store, args),
         )
     print(f"provider {created.name} added (id {created.id}, owner {args.owner})")
     return 0
+
+
+async def _incoming_account(store: Store, args: argparse.Namespace) -> str | None:
+    """``--incoming-account`` must name one of the provider owner's SIP accounts."""
+    if args.incoming_account is None:
+        return None
+    user, domain = _split_aor(args.incoming_account)
+    found = await store.accounts.find(ADMIN, user, domain)
+    if found is None or found.owner_id != await _owner_id(store, args.owner):
+        raise CommandError(f"--incoming-account: {args.owner} has no SIP account {user}@{domain}")
+    return found.aor
 
 
 async def _provider_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -458,6 +487,7 @@ async def _provider_list(args: argparse.Namespace, settings: Settings) -> int:
             "owner",
             "server",
             "username",
+            "incoming",
             "register",
             "status",
             "next attempt",
@@ -470,6 +500,7 @@ async def _provider_list(args: argparse.Namespace, settings: Settings) -> int:
                 names.get(p.owner_id),
                 p.server,
                 p.username,
+                p.incoming_account,
                 p.register,
                 p.registration_status,
                 _next_attempt(p.next_attempt_at),
@@ -764,13 +795,16 @@ async def _account_set(args: argparse.Namespace, settings: Settings) -> int:
     """Choose a SIP account's dialplans; a named one must be an existing dialplan of the owner."""
     user, domain = _split_aor(args.aor)
     changes: dict[str, str | None] = {}
+    allow_refer = UNSET if args.allow_refer is None else bool(args.allow_refer)
     for way in ("in", "out"):
         if getattr(args, f"no_{way}_dialplan"):
             changes[f"{way}_dialplan"] = None
         elif getattr(args, f"{way}_dialplan") is not None:
             changes[f"{way}_dialplan"] = getattr(args, f"{way}_dialplan")
-    if not changes:
-        raise CommandError("nothing to change: give --in-dialplan/--out-dialplan or --no-...")
+    if not changes and allow_refer is UNSET:
+        raise CommandError(
+            "nothing to change: give --in-dialplan/--out-dialplan, --no-..., or --[no-]allow-refer"
+        )
     async with await _open(settings) as store:
         found = await store.accounts.find(ADMIN, user, domain)
         if found is None:
@@ -783,10 +817,12 @@ async def _account_set(args: argparse.Namespace, settings: Settings) -> int:
             found.id,
             in_dialplan=changes.get("in_dialplan", UNSET),
             out_dialplan=changes.get("out_dialplan", UNSET),
+            allow_refer=allow_refer,
         )
     print(
         f"{changed.aor}: in dialplan {changed.in_dialplan or '-'}, "
-        f"out dialplan {changed.out_dialplan or '-'}"
+        f"out dialplan {changed.out_dialplan or '-'}, "
+        f"REFER from its phone {'allowed' if changed.allow_refer else 'refused'}"
     )
     return 0
 

@@ -41,6 +41,7 @@ def _record(row: SipAccount, domain: str) -> SipAccountRecord:
         admin_disabled=row.admin_disabled,
         nat_keepalive=row.nat_keepalive,
         ip_acl=tuple(row.ip_acl.split()),
+        allow_refer=row.allow_refer,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -75,6 +76,7 @@ class SipAccountRepository(Repository):
         incoming_only: bool = False,
         nat_keepalive: bool = True,
         ip_acl_networks: Iterable[str] = (),
+        allow_refer: bool = False,
     ) -> SipAccountRecord:
         """Add ``username@domain`` (domain by name or alias, service-wide or the owner's own)."""
         user = sip_username(username)
@@ -98,6 +100,7 @@ class SipAccountRepository(Repository):
                 admin_disabled=False,
                 nat_keepalive=nat_keepalive,
                 ip_acl=" ".join(networks),
+                allow_refer=allow_refer,
             )
             session.add(row)
             await session.flush()
@@ -163,6 +166,7 @@ class SipAccountRepository(Repository):
         disabled: bool | Unset = UNSET,
         nat_keepalive: bool | Unset = UNSET,
         ip_acl_networks: Iterable[str] | Unset = UNSET,
+        allow_refer: bool | Unset = UNSET,
     ) -> SipAccountRecord:
         """Change the given settings; arguments left out keep their value."""
         async with self._tx() as session:
@@ -179,6 +183,8 @@ class SipAccountRepository(Repository):
                 row.nat_keepalive = nat_keepalive
             if not isinstance(ip_acl_networks, Unset):
                 row.ip_acl = " ".join(ip_acl(ip_acl_networks))
+            if not isinstance(allow_refer, Unset):
+                row.allow_refer = allow_refer
             await session.flush()
             realm = await session.scalar(select(Domain.name).where(Domain.id == row.domain_id))
             assert realm is not None

@@ -41,6 +41,7 @@ def _record(row: Provider) -> ProviderRecord:
         next_attempt_at=row.next_attempt_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        incoming_account=row.incoming_account,
     )
 
 
@@ -78,6 +79,7 @@ class ProviderRepository(Repository):
         register_contact: str | None = None,
         register_expiry: int = 3600,
         register_server: str | None = None,
+        incoming_account: str | None = None,
     ) -> ProviderRecord:
         checked = object_name(name)
         row = Provider(
@@ -95,6 +97,7 @@ class ProviderRepository(Repository):
             register_expiry=expiry(register_expiry),
             register_server=text_line(register_server, "register_server"),
             registration_status=_initial_status(register),
+            incoming_account=text_line(incoming_account, "incoming_account", 200),
         )
         async with self._tx(f"provider {checked!r} exists") as session:
             row.owner_id = await target_owner(session, scope, owner_id)
@@ -161,6 +164,7 @@ class ProviderRepository(Repository):
         register_contact: str | Unset | None = UNSET,
         register_expiry: int | Unset = UNSET,
         register_server: str | Unset | None = UNSET,
+        incoming_account: str | Unset | None = UNSET,
     ) -> ProviderRecord:
         """Change the given settings; a change to registration makes it pending again."""
         async with self._tx() as session:
@@ -175,6 +179,7 @@ class ProviderRepository(Repository):
                 ("from_header", from_header, 512),
                 ("register_contact", register_contact, 512),
                 ("register_server", register_server, 255),
+                ("incoming_account", incoming_account, 200),
             ):
                 if not isinstance(value, Unset):
                     setattr(row, column, text_line(value, column, limit))

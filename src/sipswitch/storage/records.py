@@ -79,6 +79,7 @@ class SipAccountRecord:
     ip_acl: tuple[str, ...]  # networks allowed to use it; empty: anywhere
     created_at: dt.datetime
     updated_at: dt.datetime
+    allow_refer: bool = False  # REFER from this account's own authenticated phone is carried out
 
     @property
     def aor(self) -> str:
@@ -113,3 +114,4 @@ class ProviderRecord:
     next_attempt_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    incoming_account: str | None = None  # ``user@domain`` that calls through it go to
