@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, fields
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 
 from sipswitch.storage._base import Repository
 from sipswitch.storage.models import CallRecord
@@ -73,19 +74,21 @@ _TIMES = {
 }
 
 
-def _row(record: CallDetailRecord) -> CallRecord:
-    values: dict[str, object] = {}
-    for f in fields(CallDetailRecord):
-        value = getattr(record, f.name)
-        if f.name == "leg_id":
-            values["id"] = value
-        elif f.name == "owner":
-            values["owner_id"] = value
-        elif f.name in _TIMES:
-            values[_TIMES[f.name]] = _at(value)
-        else:
-            values[f.name] = value
-    return CallRecord(**values, ring_duration=record.ring_duration, duration=record.duration)
+_COLUMNS = tuple(
+    (f.name, "id" if f.name == "leg_id" else "owner_id" if f.name == "owner" else f.name)
+    for f in fields(CallDetailRecord)
+    if f.name not in _TIMES
+)
+
+
+def _row(record: CallDetailRecord) -> dict[str, object]:
+    """The table row of a record (column name -> value)."""
+    values: dict[str, object] = {column: getattr(record, name) for name, column in _COLUMNS}
+    for name, column in _TIMES.items():
+        values[column] = _at(getattr(record, name))
+    values["ring_duration"] = record.ring_duration
+    values["duration"] = record.duration
+    return values
 
 
 def _record(row: CallRecord) -> CallDetailRecord:
@@ -106,8 +109,12 @@ class CdrRepository(Repository):
     """Written by the switch (system data); read by owners, each seeing only their own."""
 
     async def add_all(self, records: list[CallDetailRecord]) -> None:
+        if not records:
+            return
+        # a Core executemany: the ORM's unit of work costs several times more per row
+        table = cast(Table, CallRecord.__table__)
         async with self._sessions() as session, session.begin():
-            session.add_all([_row(r) for r in records])
+            await (await session.connection()).execute(insert(table), [_row(r) for r in records])
 
     async def list(self, scope: Scope, *, limit: int = 100) -> list[CallDetailRecord]:
         """The newest first; a customer sees only their own legs."""
