@@ -64,6 +64,7 @@ class UacClient:
         self.transports = transports
         self.clock = clock
         self._pending: dict[ClientKey, asyncio.Future[Response | None]] = {}
+        self._contact_hosts: dict[tuple[str, str], tuple[str, int]] = {}
         dispatcher.subscribe(self._on_event)
 
     # -- the transaction events -----------------------------------------------------------------
@@ -83,7 +84,13 @@ class UacClient:
 
     # -- addresses ------------------------------------------------------------------------------
     def local_contact_host(self, transport: str, toward_ip: str) -> tuple[str, int]:
-        """The address and port a peer at ``toward_ip`` reaches us on over ``transport``."""
+        """The address and port a peer at ``toward_ip`` reaches us on over ``transport``
+        (remembered per peer address: every leg of a call asks)."""
+        known = self._contact_hosts.get((transport, toward_ip))
+        if known is not None:
+            return known
+        if len(self._contact_hosts) >= 4096:
+            self._contact_hosts.clear()
         listeners = self.transports.listeners()
         family_v6 = ":" in toward_ip
         same = [x for x in listeners if x.transport == transport] or [
@@ -96,7 +103,8 @@ class UacClient:
         host = listener.host
         if host in _WILDCARD:
             host = _route_source(toward_ip)
-        return host, listener.port
+        found = self._contact_hosts[(transport, toward_ip)] = (host, listener.port)
+        return found
 
     # -- sending --------------------------------------------------------------------------------
     async def request(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import replace
 from typing import NamedTuple
@@ -28,6 +29,7 @@ _UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 _HELD = frozenset({Direction.SENDONLY, Direction.INACTIVE})
 
 
+@functools.lru_cache(maxsize=4096)
 def is_private_address(address: str) -> bool:
     """Whether ``address`` is an IP literal in a private, shared, link-local or loopback range.
 
