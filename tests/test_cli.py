@@ -197,3 +197,23 @@ def test_installed_command_runs(db: Path, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode == 2 and "registrar.min_expiry" in bad.stderr
+
+
+def test_allow_refer_and_provider_incoming_account(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(capsys, "init", "--demo-password", "demo-secret")[0] == 0
+    code, out, _ = _run(capsys, "account", "set", "101@local", "--allow-refer")
+    assert code == 0 and "phone REFER allowed" in out
+    code, out, _ = _run(capsys, "account", "list")
+    assert "allow-refer" in out
+    code, out, _ = _run(capsys, "account", "set", "101@local", "--no-allow-refer")
+    assert code == 0 and "phone REFER refused" in out
+
+    base = ["provider", "add", "trunk", "--owner", "demo", "--server", "127.0.0.1:5099"]
+    code, _, err = _run(capsys, *base, "--incoming-account", "999@local")
+    assert code == 1 and "--incoming-account" in err and "999@" in err
+    code, _, err = _run(capsys, *base, "--incoming-account", "102@local")
+    assert code == 0, err
+    code, out, _ = _run(capsys, "provider", "list")
+    assert "102@sipswitch.local" in out

@@ -196,7 +196,10 @@ def test_account_set_and_delete(
         capsys, "account", "set", "201@local", "--in-dialplan", "calls", "--out-dialplan", "calls"
     )
     assert code == 0, err
-    assert out.strip() == "201@sipswitch.local: in dialplan calls, out dialplan calls"
+    assert (
+        out.strip()
+        == "201@sipswitch.local: in dialplan calls, out dialplan calls, phone REFER refused"
+    )
     code, _, err = _run(capsys, "account", "set", "101@local", "--in-dialplan", "calls")
     assert code == 1 and "has no dialplan 'calls'" in err  # 101 is demo's
     code, _, err = _run(capsys, "account", "set", "201@local")
@@ -205,7 +208,9 @@ def test_account_set_and_delete(
     code, _, err = _run(capsys, "dialplan", "delete", "calls", "--owner", "carol")
     assert code == 1 and "used by 201@sipswitch.local" in err
     code, out, _ = _run(capsys, "account", "set", "201@local", "--no-in-dialplan")
-    assert out.strip() == "201@sipswitch.local: in dialplan -, out dialplan calls"
+    assert (
+        out.strip() == "201@sipswitch.local: in dialplan -, out dialplan calls, phone REFER refused"
+    )
     assert _run(capsys, "account", "set", "201@local", "--no-out-dialplan")[0] == 0
     account = _accounts(db)["201@sipswitch.local"]
     assert (account.in_dialplan, account.out_dialplan) == (None, None)
