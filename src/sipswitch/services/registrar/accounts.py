@@ -32,6 +32,8 @@ class AccountAuth:
     keepalive: bool
     in_dialplan: str | None = None
     out_dialplan: str | None = None
+    #: REFER from this account's own (digest-authenticated) phone is carried out by the switch
+    allow_refer: bool = False
 
     @property
     def aor(self) -> str:
@@ -57,6 +59,7 @@ class AccountAuth:
             record.nat_keepalive,
             record.in_dialplan,
             record.out_dialplan,
+            record.allow_refer,
         )
 
 
@@ -69,6 +72,7 @@ class AccountDirectory:
         self._accounts: dict[tuple[str, str], AccountAuth] = {}
         self._aliases: dict[str, str] = {}
         self._missing: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._refer: dict[int, AccountAuth] = {}  # id → accounts with allow_refer
 
     def __len__(self) -> int:
         return len(self._accounts)
@@ -80,10 +84,13 @@ class AccountDirectory:
             for alias in domain.aliases:
                 aliases[alias.lower()] = domain.name.lower()
         accounts = {}
+        refer = {}
         for record in await self.store.accounts.list(Scope.system()):
             entry = AccountAuth.of(record)
             accounts[(entry.username, entry.domain)] = entry
-        self._aliases, self._accounts = aliases, accounts
+            if entry.allow_refer:
+                refer[entry.id] = entry
+        self._aliases, self._accounts, self._refer = aliases, accounts, refer
         self._missing.clear()
 
     def domain(self, host: str) -> str:
@@ -121,4 +128,12 @@ class AccountDirectory:
         entry = AccountAuth.of(record)
         self._accounts[key] = entry
         self._accounts[(entry.username, entry.domain)] = entry
+        if entry.allow_refer:
+            self._refer[entry.id] = entry
+        else:
+            self._refer.pop(entry.id, None)
         return entry
+
+    def allowing_refer(self) -> list[AccountAuth]:
+        """The accounts whose own phones may transfer their calls (``allow_refer``)."""
+        return list(self._refer.values())

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +22,12 @@ from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.calls.service import CallService
 from sipswitch.services.dialplan.sandbox import Direction
 from sipswitch.services.dispatch import IncomingRequest
-from sipswitch.services.transfer import attended, passthrough
+from sipswitch.services.registrar.accounts import AccountAuth
+from sipswitch.services.transfer import attended, own_phone, passthrough
 from sipswitch.services.transfer.blind import TransferAttempt, refer_dst, refer_request
 from sipswitch.services.transfer.media import accepted, continue_session, reinvite
 from sipswitch.services.transfer.notifier import ReferNotifier
+from sipswitch.services.transfer.own_phone import OwnPhones
 from sipswitch.services.transfer.policy import (
     REFUSED_REASON,
     ReferError,
@@ -42,6 +44,8 @@ log = structlog.get_logger("sipswitch.transfer")
 TRANSFER_DIALPLAN = "transfer"
 
 Leg = ServerLeg | ClientLeg
+#: what runs a transfer's dialling: a dialplan, or a plain dial string
+Runner = Callable[[TransferAttempt], Awaitable[object]]
 
 
 @dataclass
@@ -49,15 +53,31 @@ class TransferService:
     calls: CallService
     executor: DialplanExecutor
     events: EventBus
+    #: our accounts' own phones (``allow_refer``); by default from the app's call router
+    phones: OwnPhones | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.phones is None:
+            self.phones = own_phone.from_router(self.calls.router)
 
     # -- REFER received ---------------------------------------------------------------------
     def on_refer(self, call: Call, incoming: IncomingRequest, origin: Leg) -> None:
         mode = TransferMode.of(call.b_plan.transfer_mode if call.b_plan else None)
+        account = None if self.phones is None else self.phones.account_of(call, origin)
+        if (
+            account is not None
+            and self.phones is not None
+            and not self.phones.authenticated(incoming, account)
+        ):
+            return  # 407: the phone proves it is the account's
         try:
             target = check_refer(incoming.request)
         except ReferError as exc:
             incoming.respond(exc.status, exc.reason)
+            return
+        if account is not None:
+            self._own_phone(call, incoming, origin, target, account)
             return
         if mode is TransferMode.REFUSE:
             self._refuse(call, incoming, target)
@@ -74,6 +94,24 @@ class TransferService:
             return
         self._spawn(self._carry_out(call, incoming, origin, target))
 
+    def _own_phone(
+        self,
+        call: Call,
+        incoming: IncomingRequest,
+        origin: Leg,
+        target: ReferTarget,
+        account: AccountAuth,
+    ) -> None:
+        """An authenticated REFER from ``account``'s own phone: carried out with its rights."""
+        if call.transferring:
+            incoming.respond(491, "A transfer is already in progress")
+            return
+        if origin is not call.b:
+            incoming.respond(501, "Transfers by the calling phone are not supported")
+            return
+        self._console(account.owner_id, f"REFER to {target.display} from {account.aor}'s phone")
+        self._spawn(self._carry_out(call, incoming, origin, target, account))
+
     def _refuse(self, call: Call, incoming: IncomingRequest, target: ReferTarget) -> None:
         incoming.respond(403, REFUSED_REASON)
         self._warn(
@@ -84,9 +122,14 @@ class TransferService:
 
     # -- carried out by the switch (tr=c) ----------------------------------------------------
     async def _carry_out(
-        self, call: Call, incoming: IncomingRequest, referrer: Leg, target: ReferTarget
+        self,
+        call: Call,
+        incoming: IncomingRequest,
+        referrer: Leg,
+        target: ReferTarget,
+        account: AccountAuth | None = None,
     ) -> None:
-        owner = call.context.owner
+        owner = call.context.owner if account is None else account.owner_id
         if target.replaces is not None:
             joined = attended.find(self.calls, call, target.replaces)
             if joined is not None:
@@ -95,10 +138,10 @@ class TransferService:
                 return
         call.transferring = True  # a second REFER meanwhile gets 491
         try:
-            dialplan = None if owner is None else await self.executor.load(owner, TRANSFER_DIALPLAN)
+            runner = None if owner is None else await self._runner(call, owner, target, account)
         finally:
             call.transferring = False
-        if dialplan is None or owner is None:
+        if runner is None:
             incoming.respond(403, "No transfer dialplan")
             self._warn(call, f"REFER to {target.display} refused: no '{TRANSFER_DIALPLAN}' "
                              "dialplan")  # fmt: skip
@@ -113,23 +156,55 @@ class TransferService:
         call.referred_by = target.referred_by or str(referrer.dialog.remote_uri)  # type: ignore[union-attr]
         call.progress_hook = notifier.progress
         attempt = TransferAttempt(call, refer_request(call, target), notifier, target)
-        execution = Execution(
-            owner=owner,
-            username="",
-            domain=call.context.domain,
-            direction=Direction.OUT,
-            dialplan=TRANSFER_DIALPLAN,
-            dst=refer_dst(target),
-            timezone=await self._timezone(owner),
-        )
         try:
-            await self.executor.execute(attempt, execution, dialplan)
+            await runner(attempt)
         except Exception:
             log.exception("transfer dialplan failed", call_id=call.a.call_id)
         finally:
             call.progress_hook = None
             call.referred_by = None
         await self._finish(call, attempt, notifier)
+
+    async def _runner(
+        self, call: Call, owner: int, target: ReferTarget, account: AccountAuth | None
+    ) -> Runner | None:
+        """What dials the Refer-To target: the owner's ``transfer`` dialplan; for an account's
+        own phone, else that account's out dialplan, else ``${dst}@local`` (its own rights)."""
+        name = TRANSFER_DIALPLAN
+        dialplan = await self.executor.load(owner, name)
+        if dialplan is None and account is not None and account.out_dialplan:
+            name = account.out_dialplan
+            dialplan = await self.executor.load(owner, name)
+        elif dialplan is None and account is not None and self.phones is not None:
+            planned = await self.phones.default_plan(
+                account, refer_request(call, target), refer_dst(target)
+            )
+            if planned is None:
+                return None
+            count, expand = planned
+
+            async def dial(attempt: TransferAttempt) -> object:
+                return await attempt.dial(count, expand)
+
+            return dial
+        if dialplan is None:
+            return None
+        execution = Execution(
+            owner=owner,
+            username="" if account is None else account.username,
+            domain=call.context.domain if account is None else account.domain,
+            direction=Direction.OUT,
+            dialplan=name,
+            dst=refer_dst(target),
+            timezone=await self._timezone(owner),
+        )
+        found = dialplan
+
+        async def run(attempt: TransferAttempt) -> object:
+            await self.executor.execute(attempt, execution, found)
+            return None
+
+        return run
 
     async def _finish(self, call: Call, attempt: TransferAttempt, notifier: ReferNotifier) -> None:
         owner = call.context.owner

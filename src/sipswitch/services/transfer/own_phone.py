@@ -1,0 +1,168 @@
+"""REFER from one of our accounts' own phones (the account's ``allow_refer``, off by default).
+
+A leg's far end is account X's phone when the leg rings one of X's registrations (its peer and
+Request-URI are a binding of X), or when it is the caller's leg of a call X placed (From is X
+and the INVITE carried X's credentials: the router challenges every call from our accounts).
+Such a REFER is digest-challenged against X (407, RFC 3261 §22.3; the nonce is bound to the
+phone's address) and, once authenticated, carried out by the switch with X's privileges: the
+owner's ``transfer`` dialplan, else X's out dialplan, else ``${dst}@local``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from sipswitch.runtime.clock import Clock
+from sipswitch.services.calls.call import Call, Expand
+from sipswitch.services.calls.client_leg import ClientLeg
+from sipswitch.services.calls.planner import LegPlanner
+from sipswitch.services.calls.server_leg import ServerLeg
+from sipswitch.services.dialplan import CallContext, DialStringError, expand_dial_string
+from sipswitch.services.dispatch import IncomingRequest
+from sipswitch.services.domains import DomainDirectory
+from sipswitch.services.registrar.accounts import AccountAuth, AccountDirectory
+from sipswitch.services.registrar.service import Registrar
+from sipswitch.sip.auth import Credentials
+from sipswitch.sip.digest import Algorithm, AuthResult
+from sipswitch.sip.errors import SipParseError
+from sipswitch.sip.message import Request
+from sipswitch.sip.uri import SipUri, parse_sip_uri
+
+log = structlog.get_logger("sipswitch.transfer")
+
+#: what an account's phone may dial by transfer when its owner has no dialplan for it
+DEFAULT_DIAL_STRING = "${dst}@local"
+
+
+@dataclass
+class OwnPhones:
+    """Recognises our accounts' phones on a call and authenticates their REFERs."""
+
+    accounts: AccountDirectory
+    planner: LegPlanner
+    registrar: Registrar
+    domains: DomainDirectory
+    clock: Clock
+
+    # -- whose phone is it? -------------------------------------------------------------------
+    def account_of(self, call: Call, origin: ServerLeg | ClientLeg) -> AccountAuth | None:
+        """The account (with ``allow_refer``) whose own phone is ``origin``'s far end."""
+        if origin is call.a:
+            return self._caller_account(call.a.invite)
+        if isinstance(origin, ClientLeg):
+            return self._callee_account(origin)
+        return None
+
+    def _caller_account(self, invite: Request) -> AccountAuth | None:
+        try:
+            uri = invite.from_.uri
+            credentials = invite.authorization or invite.proxy_authorization
+        except SipParseError:
+            return None
+        if not isinstance(uri, SipUri) or not uri.user or not self.domains.is_local(uri.host):
+            return None
+        found = self.accounts.get(uri.user, uri.host, self.clock.wall())
+        if not isinstance(found, AccountAuth) or not found.allow_refer or not found.usable:
+            return None
+        if credentials is None or credentials.username != found.username:
+            return None  # not a call the router authenticated as this account
+        return found
+
+    def _callee_account(self, leg: ClientLeg) -> AccountAuth | None:
+        destination = leg.destination
+        for account in self.accounts.allowing_refer():
+            if not account.usable:
+                continue
+            for binding in self.planner.location.lookup(account.aor):
+                peer = (binding.transport, binding.source_ip, binding.source_port)
+                if peer != destination.peer:
+                    continue
+                try:
+                    if parse_sip_uri(binding.uri) == destination.uri:
+                        return account
+                except SipParseError:
+                    continue
+        return None
+
+    # -- is it really that phone? ---------------------------------------------------------------
+    def authenticated(self, incoming: IncomingRequest, account: AccountAuth) -> bool:
+        """Digest against ``account`` (RFC 3261 §22); answers 407 itself when not (yet)."""
+        request = incoming.request
+        realm = account.domain
+        now = self.clock.wall()
+        stale = False
+        credentials = _credentials(request)
+        if credentials is not None:
+
+            def ha1(username: str, _realm: str, algorithm: Algorithm) -> str | None:
+                return account.ha1(algorithm) if username == account.username else None
+
+            result = self.registrar.digest(realm).verify(
+                credentials,
+                method=request.method,
+                request_uri=request.uri_text,
+                now=now,
+                lookup_ha1=ha1,
+                client_address=incoming.source[0],
+            )
+            if result is AuthResult.OK:
+                return True
+            stale = result is AuthResult.STALE
+            if not stale:
+                log.info("REFER auth failed", account=account.aor, result=str(result))
+        challenges = self.registrar.challenge_headers(incoming, realm, now, stale=stale)
+        incoming.respond(407, headers=[("Proxy-Authenticate", value) for _, value in challenges])
+        return False
+
+    # -- with the account's privileges ----------------------------------------------------------
+    async def default_plan(
+        self, account: AccountAuth, invite: Request, dst: str
+    ) -> tuple[int, Expand] | None:
+        """``${dst}@local`` for ``account`` (what its phone could call itself without an out
+        dialplan: only our own accounts)."""
+        caller = invite.from_
+        uri = caller.uri
+        user = uri.user if isinstance(uri, SipUri) and uri.user else ""
+        aor = f"{user}@{uri.host}" if isinstance(uri, SipUri) else ""
+        context = CallContext(
+            dst=dst, from_name=caller.display_name or "", from_uri_user=user, from_aor=aor
+        )
+        try:
+            plan = expand_dial_string(
+                DEFAULT_DIAL_STRING,
+                context,
+                providers=await self.planner.provider_names(account.owner_id),
+                is_local_domain=self.domains.is_local,
+            )
+        except DialStringError as exc:
+            log.info("transfer dial string", account=account.aor, error=str(exc))
+            return None
+        if not plan.groups:
+            return None
+        return self.planner.expander(invite, plan, account.domain, owner=account.owner_id)
+
+
+def _credentials(request: Request) -> Credentials | None:
+    try:
+        return request.proxy_authorization or request.authorization
+    except SipParseError:
+        return None
+
+
+def from_router(router: object) -> OwnPhones | None:
+    """Built from the call router's parts (the app's router has them all)."""
+    parts = {
+        name: getattr(router, name, None)
+        for name in ("accounts", "planner", "registrar", "domains", "clock")
+    }
+    if not isinstance(parts["accounts"], AccountDirectory):
+        return None
+    if not isinstance(parts["planner"], LegPlanner) or not isinstance(
+        parts["registrar"], Registrar
+    ):
+        return None
+    if not isinstance(parts["domains"], DomainDirectory) or parts["clock"] is None:
+        return None
+    return OwnPhones(**parts)  # type: ignore[arg-type]
