@@ -209,6 +209,19 @@ def test_attribution_by_to_when_the_request_uri_is_the_did() -> None:
     assert match is not None and match.provider_id == 8 and match.rule == MatchRule.TO_AOR
 
 
+def test_a_match_carries_the_incoming_account() -> None:
+    a = provider(7, 3, incoming_account="201@sipswitch.example")
+    b = provider(8, 4, name="other", username="bob", server="sip.other.test")
+    directory = ProviderDirectory(SECRET)
+    directory.update([a, b])
+    for to in (None, f"<sip:{contact_token(a, SECRET)}@192.0.2.1>"):
+        ruri = f"sip:{contact_token(a, SECRET)}@192.0.2.1" if to is None else "sip:555@192.0.2.1"
+        match = directory.attribute(_invite(ruri) if to is None else _invite(ruri, to))
+        assert match is not None and match.incoming_account == "201@sipswitch.example"
+    match = directory.attribute(_invite(f"sip:{contact_token(b, SECRET)}@192.0.2.1"))
+    assert match is not None and match.incoming_account is None
+
+
 def test_no_attribution() -> None:
     directory, a, _ = _directory()
     assert directory.attribute(_invite("sip:5551234@192.0.2.1")) is None

@@ -99,6 +99,13 @@ class Execution:
     dialplan: str
     dst: str
     timezone: str = "UTC"
+    #: the provider an In call arrived through (In rules may match on it)
+    provider: str | None = None
+
+    @property
+    def home(self) -> str | None:
+        """The account whose in dialplan this is: its ``user@local`` rings its bindings."""
+        return f"{self.username}@{self.domain}" if self.direction is Direction.IN else None
 
 
 @dataclass
@@ -170,6 +177,7 @@ class DialplanExecutor:
             execution.dst,
             caller=caller.user if isinstance(caller, SipUri) and caller.user else "",
             account=execution.username if execution.direction is Direction.IN else None,
+            provider=execution.provider if execution.direction is Direction.IN else None,
             now=dt.datetime.now(_zone(execution.timezone)),
         )
         if decision is None:
@@ -256,7 +264,12 @@ class CallFacade:
         if not plan.groups:
             return DialResult(DialStatus.FAILED, 480, "Nothing to dial")
         count, expand = self.executor.planner.expander(
-            request, plan, self.execution.domain, self.overrides, owner=self.execution.owner
+            request,
+            plan,
+            self.execution.domain,
+            self.overrides,
+            owner=self.execution.owner,
+            home=self.execution.home,
         )
         outcome = await self.call.dial(
             count, expand, ring_timeout=ring_timeout, duration_limit=answered_call_limit

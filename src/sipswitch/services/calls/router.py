@@ -4,7 +4,12 @@
   dialplan; with none, only our own accounts can be called (``${dst}@local``).
 * To one of our accounts (Request-URI in a served domain) → **In**: its in dialplan, or with
   none, every binding rings.
-* Through a provider registration (our contact token) → **In** for the provider's owner.
+* Through a provider registration (see ``providers/directory.py``) → **In** for the provider's
+  incoming account (``ProviderRecord.incoming_account``), exactly as a call to that account;
+  the provider's name is passed to its in rules (``"provider": NAME``). A provider with no
+  incoming account: 480.
+* A ``user@local`` leg the switch looped to itself (a valid mark, see ``planner``) → **In** to
+  that account whatever its From says.
 
 Dial plans are expanded group by group when the call reaches them: a local target rings every
 binding of the account, a URI target is resolved by RFC 3263.
@@ -34,7 +39,7 @@ from sipswitch.services.dialplan import (
 from sipswitch.services.dialplan.sandbox import Direction
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.services.domains import DomainDirectory
-from sipswitch.services.providers import ProviderDirectory
+from sipswitch.services.providers import MatchRule, ProviderDirectory, ProviderMatch
 from sipswitch.services.registrar.accounts import AccountAuth, AccountDirectory
 from sipswitch.services.registrar.service import Registrar
 from sipswitch.sip.digest import Algorithm, AuthResult
@@ -69,6 +74,11 @@ class CallRouter:
             return Reject(416)
         if not uri.user:
             return Reject(484, "Address Incomplete")
+        if self.planner.take_loop_mark(request):
+            account = await self._account(uri.user, uri.host)
+            if account is None:
+                return Reject(404, "Not Found")
+            return await self._to_account(incoming, account, uri.user)
         caller = await self._caller_account(request)
         if caller is not None:
             return await self._outgoing(incoming, caller, uri)
@@ -149,32 +159,75 @@ class CallRouter:
 
     # -- In -------------------------------------------------------------------------------------
     async def _incoming(self, incoming: IncomingRequest, uri: SipUri) -> Route | Driven | Reject:
-        request = incoming.request
-        match = self.providers.attribute(request)
+        match = self.providers.attribute(incoming.request)
         if match is not None:
-            # the provider's owner's incoming dialplan comes with the dialplans capability
-            return Reject(480, "No incoming dialplan for provider calls")
+            return await self._from_provider(incoming, match)
         account = await self._account(uri.user or "", uri.host)
         if account is None:
             return Reject(404, "Not Found")
+        return await self._to_account(incoming, account, uri.user or "")
+
+    async def _from_provider(
+        self, incoming: IncomingRequest, match: ProviderMatch
+    ) -> Route | Driven | Reject:
+        """A call through a provider registration: In for its incoming account (which must
+        belong to the provider's owner)."""
+        user, _, host = (match.incoming_account or "").rpartition("@")
+        account = await self._account(user, host) if user and host else None
+        if account is None or account.owner_id != match.customer_id:
+            if match.incoming_account:
+                log.info(
+                    "provider incoming account missing",
+                    provider=match.provider_name,
+                    account=match.incoming_account,
+                )
+            return Reject(480, f"No incoming route for provider {match.provider_name}")
+        dst = _called(incoming.request, match, account)
+        return await self._to_account(incoming, account, dst, provider=match.provider_name)
+
+    async def _to_account(
+        self,
+        incoming: IncomingRequest,
+        account: AccountAuth,
+        dst: str,
+        *,
+        provider: str | None = None,
+    ) -> Route | Driven | Reject:
+        """**In** to one of our accounts: its in dialplan, or every binding rings."""
         if not account.usable:
             return Reject(403, "Account disabled")
         if account.in_dialplan:
-            return await self._dialplan(account, account.in_dialplan, Direction.IN, uri.user or "")
+            return await self._dialplan(
+                account, account.in_dialplan, Direction.IN, dst, provider=provider
+            )
         plan = DialPlan((Group((LegSpec(LocalTarget(account.username, account.domain)),)),))
-        return self._route(incoming, plan, account.owner_id, account.domain)
+        return self._route(incoming, plan, account.owner_id, account.domain, home=account.aor)
 
     # -- plans ----------------------------------------------------------------------------------
     def _route(
-        self, incoming: IncomingRequest, plan: DialPlan, owner: int, domain: str
+        self,
+        incoming: IncomingRequest,
+        plan: DialPlan,
+        owner: int,
+        domain: str,
+        *,
+        home: str | None = None,
     ) -> Route | Reject:
         if not plan.groups:
             return Reject(480, "Nothing to dial")
-        count, expand = self.planner.expander(incoming.request, plan, domain, owner=owner)
+        count, expand = self.planner.expander(
+            incoming.request, plan, domain, owner=owner, home=home
+        )
         return Route(count, expand, owner=owner, ring_timeout=DEFAULT_RING_SECONDS, domain=domain)
 
     async def _dialplan(
-        self, account: AccountAuth, name: str, direction: Direction, dst: str
+        self,
+        account: AccountAuth,
+        name: str,
+        direction: Direction,
+        dst: str,
+        *,
+        provider: str | None = None,
     ) -> Driven | Reject:
         """The account's named dialplan as a driver of the call."""
         executor = self.dialplans
@@ -192,6 +245,7 @@ class CallRouter:
             dialplan=name,
             dst=dst,
             timezone=await self._timezone(account.owner_id),
+            provider=provider,
         )
 
         async def drive(call: Call) -> None:
@@ -226,3 +280,19 @@ def _context(request: Request, dst: str) -> CallContext:
     return CallContext(
         dst=dst, from_name=caller.display_name or "", from_uri_user=user, from_aor=aor
     )
+
+
+def _called(request: Request, match: ProviderMatch, account: AccountAuth) -> str:
+    """The number a provider call was made to (the in dialplan's ``dst``): the Request-URI
+    user when the provider put the DID there (our contact is then in To); with our contact in
+    the Request-URI, the To user when it says something else (the DID), else the account."""
+    uri = request.uri
+    r_user = uri.user if isinstance(uri, SipUri) and uri.user else ""
+    if match.rule in (MatchRule.TO_TOKEN, MatchRule.TO_AOR):
+        return r_user or account.username
+    try:
+        to_uri = request.to.uri
+    except SipParseError:
+        return account.username
+    to_user = to_uri.user if isinstance(to_uri, SipUri) and to_uri.user else ""
+    return to_user if to_user and to_user != r_user else account.username

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sipswitch.services.providers.contact import PlanError, contact_token, plan_for
 from sipswitch.sip.errors import SipParseError
@@ -51,6 +51,8 @@ class ProviderMatch:
     provider_id: int
     provider_name: str
     rule: MatchRule
+    #: ``user@domain`` of the owner's SIP account its calls go to (None: no incoming route)
+    incoming_account: str | None = None
 
 
 def _contact_user(value: str | None) -> str | None:
@@ -99,7 +101,9 @@ class ProviderDirectory:
 
     @staticmethod
     def _match(record: ProviderRecord, rule: MatchRule) -> ProviderMatch:
-        return ProviderMatch(record.owner_id, record.id, record.name, rule)
+        return ProviderMatch(
+            record.owner_id, record.id, record.name, rule, record.incoming_account or None
+        )
 
     def token_of(self, provider_id: int) -> str | None:
         for token, match in self._tokens.items():
@@ -125,9 +129,7 @@ class ProviderDirectory:
         if isinstance(to_uri, SipUri) and to_uri.user:
             found = self._tokens.get(to_uri.user)
             if found is not None:
-                return ProviderMatch(
-                    found.customer_id, found.provider_id, found.provider_name, MatchRule.TO_TOKEN
-                )
+                return replace(found, rule=MatchRule.TO_TOKEN)
             weak = self._aors.get((to_uri.user, to_uri.host.lower()), [])
             if len(weak) == 1:
                 return weak[0]
