@@ -128,7 +128,11 @@ class Application:
         )
         self.cdrs = CdrWriter(self.store.cdrs)
         planner = LegPlanner(
-            self.registration.accounts, self.registration.location, self.resolver, self.store
+            self.registration.accounts,
+            self.registration.location,
+            self.resolver,
+            self.store,
+            loopback=self.uac.local_contact_host,
         )
         self.dialplans = DialplanExecutor(
             store=self.store,

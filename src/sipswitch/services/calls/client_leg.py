@@ -3,6 +3,8 @@ digest round (§22.2), 3xx following, CANCEL (§9.1) and the late-2xx rule (ACK 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -21,6 +23,14 @@ from sipswitch.sip.transaction.keys import ClientKey
 from sipswitch.sip.uri import SipUri
 
 MAX_REDIRECTS = 3
+#: marks a ``user@local`` leg the switch sends to itself (see ``planner``)
+LOOP_HEADER = "X-Sipswitch-Local"
+
+
+def loop_token(secret: bytes, call_id: str, from_tag: str, uri: SipUri) -> str:
+    """The HMAC a looped INVITE carries: bound to its Call-ID, From tag and called account."""
+    message = f"{call_id}\n{from_tag}\n{uri.user or ''}@{uri.host.lower()}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,8 @@ class LegSetup:
     credentials: DigestClient | None = None
     follow_redirects: bool = True
     resolve: Callable[[SipUri], Destination | None] | None = field(default=None)
+    #: set for a leg looped back to ourselves: the INVITE carries :data:`LOOP_HEADER`
+    loop_key: bytes | None = field(default=None, repr=False)
 
 
 class ClientLeg(DialogLeg):
@@ -94,6 +106,9 @@ class ClientLeg(DialogLeg):
             *setup.headers,
             *auth,
         ]
+        if setup.loop_key is not None:
+            token = loop_token(setup.loop_key, self.call_id, self.local_tag, self.destination.uri)
+            headers.append((LOOP_HEADER, token))
         if setup.sdp:
             headers.append(("Content-Type", SDP))
         self.invite = Request("INVITE", self.destination.uri, headers, setup.sdp or b"")
@@ -191,6 +206,7 @@ class ClientLeg(DialogLeg):
             if target is None:
                 continue
             self._redirects += 1
+            self.setup.loop_key = None  # the mark never leaves the switch
             self.destination = target
             self.peer = target.peer
             self.setup.to_address = Address(contact.uri.without_params())
