@@ -113,3 +113,34 @@ async def test_replaces_that_cannot_be_honoured(xlab: TransferLab, tmp_path: Pat
     for sipp in peers:
         sipp.proc.kill()
         await sipp.proc.wait()
+
+
+async def test_replaces_naming_an_early_dialog_we_did_not_initiate(
+    xlab: TransferLab, tmp_path: Path
+) -> None:
+    """RFC 3891 §3: the caller's dialog while it still rings (early, and the caller began it)
+    cannot be replaced: 481, and the ringing call goes on to its CANCEL."""
+    far = await start_sipp(tmp_path, "far", "-sf", scenario("uas_ring.xml"))
+    xlab.targets = {"service": far.port}
+    caller = await start_sipp(
+        tmp_path, "caller", f"127.0.0.1:{xlab.port}", "-sf", scenario("caller_cancels_late.xml"),
+        "-s", "service",
+    )  # fmt: skip
+    async with asyncio.timeout(5):
+        while not xlab.service.calls or not next(iter(xlab.service.calls)).a.local_tag:
+            await asyncio.sleep(0.02)
+    (call,) = xlab.service.calls
+    assert call.a.final_status is None  # still ringing
+    client = await xlab.switch.udp()
+    text = request_text(
+        "INVITE", f"sip:service@127.0.0.1:{xlab.port}", via_port=client.port,
+        headers=(f"Replaces: {_replaces(call)}", "Contact: <sip:x@127.0.0.1>"),
+    )  # fmt: skip
+    client.send(text)
+    answer = parse_message(await client.receive(3))
+    while isinstance(answer, Response) and answer.status < 200:
+        answer = parse_message(await client.receive(3))
+    assert isinstance(answer, Response) and answer.status == 481
+    for sipp in (caller, far):
+        await sipp.wait()  # the caller's CANCEL still ends the call as usual
+    assert xlab.cdrs and all(c.hungup_reason == "cancelled" for c in await xlab.settle(2))

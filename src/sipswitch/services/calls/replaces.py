@@ -5,7 +5,9 @@ the ``from-tag`` (§3). No such dialog, or an early dialog we did not initiate: 
 confirmed dialog with ``early-only``: 486; a dialog already ended: 603. When the replaced
 leg is the caller's side of an answered call, the new caller's offer goes to the far end in a
 re-INVITE, the far end's answer answers the new INVITE, and the replaced leg gets BYE with
-Reason "replaced". Replacing the answering side, or an early dialog we placed, is refused.
+Reason "replaced". Replacing the answering side, or an early dialog we placed, is refused
+(486): the new caller would then be bridged to the original caller, two legs the switch
+answered, and a :class:`Call` joins one answered leg to one placed leg only.
 """
 
 from __future__ import annotations
