@@ -15,14 +15,11 @@ and resource path) DNS does not give, so those NAPTR records are skipped. An exp
 from __future__ import annotations
 
 import asyncio
-import enum
 import ipaddress
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import dns.asyncresolver
 import dns.exception
@@ -37,184 +34,24 @@ import dns.rdtypes.IN.SRV
 import dns.resolver
 
 from sipswitch.sip.uri import SipUri
-from sipswitch.transport.base import Target
-
-log = logging.getLogger(__name__)
-
-#: RFC 3261 §19.1.2 / RFC 6455 §3 default ports
-DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
-#: RFC 3263 §4.1 NAPTR services we follow (SCTP and WebSocket ones are skipped)
-NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
-#: RFC 3263 §4.2 SRV owner-name prefixes; TLS always uses ``_sips``
-SRV_PREFIXES = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
-_KNOWN_TRANSPORTS = frozenset(DEFAULT_PORTS)
-
-
-class ResolutionReason(enum.StrEnum):
-    NXDOMAIN = "nxdomain"
-    NO_RECORDS = "no records"
-    TIMEOUT = "timeout"
-    SERVFAIL = "servfail"
-    BAD_NAME = "bad name"
-    UNSUPPORTED = "unsupported transport"
-
-
-#: which failure to report when several lookups failed differently (most telling first)
-_SEVERITY = (
-    ResolutionReason.TIMEOUT,
-    ResolutionReason.SERVFAIL,
-    ResolutionReason.BAD_NAME,
-    ResolutionReason.NXDOMAIN,
-    ResolutionReason.NO_RECORDS,
+from sipswitch.transport.dns.targets import (
+    DEFAULT_PORTS,
+    KNOWN_TRANSPORTS,
+    NAPTR_SERVICES,
+    SRV_PREFIXES,
+    AddressOrder,
+    Lookup,
+    ResolutionError,
+    ResolutionReason,
+    ResolutionRun,
+    ResolvedTarget,
+    SrvRecord,
+    TargetSource,
+    TtlCache,
+    order_srv,
 )
 
-
-class ResolutionError(Exception):
-    """No target could be found for ``target``; ``reason`` says why."""
-
-    def __init__(self, target: str, reason: ResolutionReason, detail: str = "") -> None:
-        super().__init__(f"{target}: {reason}" + (f" ({detail})" if detail else ""))
-        self.target = target
-        self.reason = reason
-        self.detail = detail
-
-
-class AddressOrder(enum.StrEnum):
-    """Which address families to use, and which first, for each host name."""
-
-    IPV4_FIRST = "ipv4-first"
-    IPV6_FIRST = "ipv6-first"
-    IPV4_ONLY = "ipv4-only"
-    IPV6_ONLY = "ipv6-only"
-
-
-class TargetSource(enum.StrEnum):
-    """Which RFC 3263 step produced a target."""
-
-    NUMERIC = "numeric"  # IP literal in the URI, no DNS
-    ADDRESS = "address"  # A/AAAA of the URI host
-    SRV = "srv"  # SRV without NAPTR
-    NAPTR = "naptr"  # NAPTR → SRV
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedTarget:
-    """One place to send a request. ``hostname`` is the name whose A/AAAA gave ``host_ip``
-    (None for an IP literal); ``server_name`` is the name a TLS/WSS certificate must match
-    (RFC 5922 §4: the URI's domain, never the SRV target), None for plain transports or
-    IP literals. ``priority``/``weight`` come from SRV, ``naptr_*`` from NAPTR (else 0/None).
-    """
-
-    transport: str
-    host_ip: str
-    port: int
-    source: TargetSource
-    hostname: str | None = None
-    server_name: str | None = None
-    priority: int = 0
-    weight: int = 0
-    naptr_order: int | None = None
-    naptr_preference: int | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return (self.host_ip, self.port)
-
-    def as_target(self) -> Target:
-        """The transport layer's send target for this entry."""
-        return Target(self.transport, self.host_ip, self.port, self.server_name)
-
-
-@dataclass(frozen=True, slots=True)
-class SrvRecord:
-    priority: int
-    weight: int
-    port: int
-    target: str  # lower case, no final dot; "" for the root ("service not available")
-
-
-def order_srv(records: Iterable[SrvRecord], rng: random.Random) -> list[SrvRecord]:
-    """RFC 2782 ordering: ascending priority, weighted random selection within a priority."""
-    groups: dict[int, list[SrvRecord]] = {}
-    for record in records:
-        groups.setdefault(record.priority, []).append(record)
-    ordered: list[SrvRecord] = []
-    for priority in sorted(groups):
-        # "any order, zero weights first": a canonical one, so a seeded rng reproduces the
-        # result whatever order the DNS answer came in (servers shuffle rdata)
-        pool = sorted(groups[priority], key=lambda r: (r.weight != 0, r.target, r.port, r.weight))
-        while pool:
-            ordered.append(pool.pop(_weighted_pick(pool, rng)))
-    return ordered
-
-
-def _weighted_pick(pool: Sequence[SrvRecord], rng: random.Random) -> int:
-    draw = rng.randint(0, sum(r.weight for r in pool))
-    running = 0
-    for index, record in enumerate(pool):
-        running += record.weight
-        if running >= draw:
-            return index
-    return len(pool) - 1  # unreachable: the last running sum equals the total
-
-
-@dataclass(frozen=True, slots=True)
-class _Lookup:
-    records: tuple[dns.rdata.Rdata, ...]
-    failure: ResolutionReason | None = None
-
-
-class _TtlCache:
-    """(name, rdtype) → lookup, expiring by DNS TTL on the injected clock, LRU-bounded."""
-
-    def __init__(self, max_entries: int) -> None:
-        self._max = max_entries
-        self._entries: OrderedDict[tuple[str, int], tuple[float, _Lookup]] = OrderedDict()
-
-    def get(self, key: tuple[str, int], now: float) -> _Lookup | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= now:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
-
-    def put(self, key: tuple[str, int], lookup: _Lookup, ttl: float, now: float) -> None:
-        if ttl <= 0 or self._max <= 0:
-            return
-        self._entries[key] = (now + ttl, lookup)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-class _Run:
-    """One resolution: its deadline and the failures met on the way."""
-
-    __slots__ = ("deadline", "details", "failures", "secure", "server_name")
-
-    def __init__(self, deadline: float, secure: bool, server_name: str | None) -> None:
-        self.deadline = deadline
-        self.secure = secure
-        self.server_name = server_name
-        self.failures: set[ResolutionReason] = set()
-        self.details: list[str] = []
-
-    def note(self, name: str, rdtype: dns.rdatatype.RdataType, reason: ResolutionReason) -> None:
-        self.failures.add(reason)
-        self.details.append(f"{dns.rdatatype.to_text(rdtype)} {name}: {reason}")
-
-    def error(self, target: str) -> ResolutionError:
-        reason = next((r for r in _SEVERITY if r in self.failures), ResolutionReason.NO_RECORDS)
-        return ResolutionError(target, reason, "; ".join(self.details[-4:]))
+log = logging.getLogger(__name__)
 
 
 class SipResolver:
@@ -240,9 +77,9 @@ class SipResolver:
         max_ttl: float = 86400.0,
         max_negative_ttl: float = 900.0,
     ) -> None:
-        unknown = [t for t in transports if t not in _KNOWN_TRANSPORTS]
+        unknown = [t for t in transports if t not in KNOWN_TRANSPORTS]
         if unknown or not transports:
-            raise ValueError(f"transports must be some of {sorted(_KNOWN_TRANSPORTS)}: {unknown}")
+            raise ValueError(f"transports must be some of {sorted(KNOWN_TRANSPORTS)}: {unknown}")
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         if resolver is None:
@@ -259,7 +96,7 @@ class SipResolver:
         self._address_order = address_order
         self._now = now
         self._rng = rng if rng is not None else random.Random()
-        self._cache = _TtlCache(cache_size)
+        self._cache = TtlCache(cache_size)
         self._max_ttl = max_ttl
         self._max_negative_ttl = max_negative_ttl
 
@@ -285,7 +122,7 @@ class SipResolver:
         if not domain:
             raise ResolutionError(target, ResolutionReason.BAD_NAME)
         server_name = None if _ip_literal(uri.host) is not None else uri.host.rstrip(".").lower()
-        run = _Run(asyncio.get_running_loop().time() + self._timeout, secure, server_name)
+        run = ResolutionRun(asyncio.get_running_loop().time() + self._timeout, secure, server_name)
         targets = await self._resolve_name(run, domain, uri.port, transport)
         if not targets:
             raise run.error(domain)
@@ -294,7 +131,7 @@ class SipResolver:
     # ---- RFC 3263 §4.1/§4.2 steps -------------------------------------------------------
 
     async def _resolve_name(
-        self, run: _Run, domain: str, port: int | None, transport: str | None
+        self, run: ResolutionRun, domain: str, port: int | None, transport: str | None
     ) -> list[ResolvedTarget]:
         if port is not None or transport in ("ws", "wss"):
             # explicit port (or WebSocket): A/AAAA only, no SRV (§4.2)
@@ -328,7 +165,7 @@ class SipResolver:
         self._require(fallback, domain)
         return await self._addresses(run, domain, fallback, DEFAULT_PORTS[fallback])
 
-    async def _naptr(self, run: _Run, domain: str) -> list[ResolvedTarget]:
+    async def _naptr(self, run: ResolutionRun, domain: str) -> list[ResolvedTarget]:
         """§4.1 NAPTR: supported ``s``-flag services by order then preference, each → SRV.
 
         Every usable record is followed (not only the most preferred), so the failover list
@@ -357,7 +194,9 @@ class SipResolver:
         _, targets = await self._srv(run, [(name, t, (o, p)) for o, p, t, name in usable])
         return targets
 
-    async def _srv(self, run: _Run, specs: Sequence[_SrvSpec]) -> tuple[bool, list[ResolvedTarget]]:
+    async def _srv(
+        self, run: ResolutionRun, specs: Sequence[_SrvSpec]
+    ) -> tuple[bool, list[ResolvedTarget]]:
         """SRV lookups (together), then A/AAAA of their targets (together): whether any SRV
         records exist, and the targets in spec order, each spec's records in RFC 2782 order.
 
@@ -407,7 +246,7 @@ class SipResolver:
         return found, targets
 
     async def _addresses(
-        self, run: _Run, domain: str, transport: str, port: int
+        self, run: ResolutionRun, domain: str, transport: str, port: int
     ) -> list[ResolvedTarget]:
         server_name = run.server_name if transport in ("tls", "wss") else None
         return [
@@ -415,7 +254,7 @@ class SipResolver:
             for ip in await self._lookup_addresses(run, domain)
         ]
 
-    async def _lookup_addresses(self, run: _Run, name: str) -> list[str]:
+    async def _lookup_addresses(self, run: ResolutionRun, name: str) -> list[str]:
         """A and/or AAAA of ``name``, queried together, ordered by the address policy."""
         order = self._address_order
         rdtypes = {
@@ -435,8 +274,13 @@ class SipResolver:
     # ---- DNS queries and cache ----------------------------------------------------------
 
     async def _query(
-        self, run: _Run, name: str, rdtype: dns.rdatatype.RdataType, *, note_missing: bool = True
-    ) -> _Lookup:
+        self,
+        run: ResolutionRun,
+        name: str,
+        rdtype: dns.rdatatype.RdataType,
+        *,
+        note_missing: bool = True,
+    ) -> Lookup:
         """One cached query; never raises (failures are noted on ``run``)."""
         key = (name, int(rdtype))
         lookup = self._cache.get(key, self._now())
@@ -447,44 +291,44 @@ class SipResolver:
             run.note(name, rdtype, failure)
         return lookup
 
-    async def _ask(self, name: str, rdtype: dns.rdatatype.RdataType, deadline: float) -> _Lookup:
+    async def _ask(self, name: str, rdtype: dns.rdatatype.RdataType, deadline: float) -> Lookup:
         key = (name, int(rdtype))
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
-            return _Lookup((), ResolutionReason.TIMEOUT)
+            return Lookup((), ResolutionReason.TIMEOUT)
         try:
             qname = dns.name.from_text(name)
         except dns.exception.DNSException:
-            return _Lookup((), ResolutionReason.BAD_NAME)
+            return Lookup((), ResolutionReason.BAD_NAME)
         try:
             async with asyncio.timeout(remaining):
                 answer = await self._resolver.resolve(
                     qname, rdtype, raise_on_no_answer=False, lifetime=remaining, search=False
                 )
         except dns.resolver.NXDOMAIN as exc:
-            lookup = _Lookup((), ResolutionReason.NXDOMAIN)
+            lookup = Lookup((), ResolutionReason.NXDOMAIN)
             self._store(key, lookup, _nxdomain_ttl(exc, qname), self._max_negative_ttl)
             return lookup
         except (TimeoutError, dns.exception.Timeout):
-            return _Lookup((), ResolutionReason.TIMEOUT)
+            return Lookup((), ResolutionReason.TIMEOUT)
         except (dns.exception.DNSException, OSError) as exc:
             log.debug("DNS %s %s failed: %s", dns.rdatatype.to_text(rdtype), name, exc)
-            return _Lookup((), ResolutionReason.SERVFAIL)
+            return Lookup((), ResolutionReason.SERVFAIL)
         except Exception:  # never let a resolver bug escape as anything but a failed lookup
             log.exception(
                 "DNS %s %s: unexpected resolver error", dns.rdatatype.to_text(rdtype), name
             )
-            return _Lookup((), ResolutionReason.SERVFAIL)
+            return Lookup((), ResolutionReason.SERVFAIL)
         ttl = float(answer.chaining_result.minimum_ttl)
         if answer.rrset is None:
-            lookup = _Lookup((), ResolutionReason.NO_RECORDS)
+            lookup = Lookup((), ResolutionReason.NO_RECORDS)
             self._store(key, lookup, ttl, self._max_negative_ttl)
         else:
-            lookup = _Lookup(tuple(answer.rrset))
+            lookup = Lookup(tuple(answer.rrset))
             self._store(key, lookup, ttl, self._max_ttl)
         return lookup
 
-    def _store(self, key: tuple[str, int], lookup: _Lookup, ttl: float, cap: float) -> None:
+    def _store(self, key: tuple[str, int], lookup: Lookup, ttl: float, cap: float) -> None:
         self._cache.put(key, lookup, min(ttl, cap), self._now())
 
     # ---- helpers ------------------------------------------------------------------------
@@ -497,7 +341,7 @@ class SipResolver:
         if secure:
             mapped = {"tcp": "tls", "tls": "tls", "ws": "wss", "wss": "wss"}.get(value)
         else:
-            mapped = value if value in _KNOWN_TRANSPORTS else None
+            mapped = value if value in KNOWN_TRANSPORTS else None
         if mapped is None:
             raise ResolutionError(target, ResolutionReason.UNSUPPORTED, f"transport={value}")
         return mapped
