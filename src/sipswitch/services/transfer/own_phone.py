@@ -1,11 +1,10 @@
 """REFER from one of our accounts' own phones (the account's ``allow_refer``, off by default).
 
-A leg's far end is account X's phone when the leg rings one of X's registrations (its peer and
-Request-URI are a binding of X), or when it is the caller's leg of a call X placed (From is X
-and the INVITE carried X's credentials: the router challenges every call from our accounts).
-Such a REFER is digest-challenged against X (407, RFC 3261 §22.3; the nonce is bound to the
-phone's address) and, once authenticated, carried out by the switch with X's privileges: the
-owner's ``transfer`` dialplan, else X's out dialplan, else ``${dst}@local``.
+A leg's far end is account X's phone when the leg rings one of X's registrations (its peer
+and Request-URI are a binding of X) and answered. Such a REFER is digest-challenged against X
+(407, RFC 3261 §22.3; the nonce is bound to the phone's address) and, once authenticated,
+carried out by the switch with X's privileges: the owner's ``transfer`` dialplan, else X's out
+dialplan, else ``${dst}@local``.
 """
 
 from __future__ import annotations
@@ -48,27 +47,13 @@ class OwnPhones:
 
     # -- whose phone is it? -------------------------------------------------------------------
     def account_of(self, call: Call, origin: ServerLeg | ClientLeg) -> AccountAuth | None:
-        """The account (with ``allow_refer``) whose own phone is ``origin``'s far end."""
-        if origin is call.a:
-            return self._caller_account(call.a.invite)
-        if isinstance(origin, ClientLeg):
+        """The account (with ``allow_refer``) whose own phone is ``origin``'s far end: the
+        answering leg, when it rings one of the account's registrations. (The caller's own
+        phone is not recognised: carrying out its REFER would bridge two legs the switch
+        placed, which a :class:`Call` cannot hold; its REFER follows the leg's ``tr``.)"""
+        if origin is call.b and isinstance(origin, ClientLeg):
             return self._callee_account(origin)
         return None
-
-    def _caller_account(self, invite: Request) -> AccountAuth | None:
-        try:
-            uri = invite.from_.uri
-            credentials = invite.authorization or invite.proxy_authorization
-        except SipParseError:
-            return None
-        if not isinstance(uri, SipUri) or not uri.user or not self.domains.is_local(uri.host):
-            return None
-        found = self.accounts.get(uri.user, uri.host, self.clock.wall())
-        if not isinstance(found, AccountAuth) or not found.allow_refer or not found.usable:
-            return None
-        if credentials is None or credentials.username != found.username:
-            return None  # not a call the router authenticated as this account
-        return found
 
     def _callee_account(self, leg: ClientLeg) -> AccountAuth | None:
         destination = leg.destination

@@ -106,9 +106,6 @@ class TransferService:
         if call.transferring:
             incoming.respond(491, "A transfer is already in progress")
             return
-        if origin is not call.b:
-            incoming.respond(501, "Transfers by the calling phone are not supported")
-            return
         self._console(account.owner_id, f"REFER to {target.display} from {account.aor}'s phone")
         self._spawn(self._carry_out(call, incoming, origin, target, account))
 
