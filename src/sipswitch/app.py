@@ -125,6 +125,7 @@ class Application:
             self.clock,
             self.uac.local_contact_host,
             user_agent=f"sipswitch/{__version__}",
+            keepalive=float(settings.calls.keepalive_seconds),
         )
         self.cdrs = CdrWriter(self.store.cdrs)
         planner = LegPlanner(

@@ -279,10 +279,13 @@ class DialplanSettings:
 
 @dataclass(frozen=True, slots=True)
 class CallsSettings:
-    """Limits of the B2BUA: concurrent calls in all, and per customer (480 beyond it)."""
+    """Limits of the B2BUA: concurrent calls in all, and per customer (480 beyond it); every
+    ``keepalive_seconds`` each answered leg gets an in-dialog OPTIONS, and 408/481/no answer
+    ends the call (0: never)."""
 
     max_calls: int = field(default=10000, metadata=_meta(1, 1_000_000))
     max_calls_per_customer: int = field(default=100, metadata=_meta(1, 1_000_000))
+    keepalive_seconds: int = field(default=300, metadata=_meta(0, 86400))
 
 
 @dataclass(frozen=True, slots=True)

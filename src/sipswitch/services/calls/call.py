@@ -96,6 +96,7 @@ class Call:
         self._early_sent = False
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._limit: asyncio.TimerHandle | None = None
+        self._keepalive: asyncio.TimerHandle | None = None
         self._timed_out = False
         self.failures: list[tuple[int, str]] = []
         #: the caller's latest SDP (its offer, or its offer in a later re-INVITE)
@@ -386,6 +387,31 @@ class Call:
         self._cdrs[id(b)].bridged(self.bridge_id)
         if plan.duration_limit:
             self._limit = self.plumbing.later(plan.duration_limit, self._duration_reached)
+        self._schedule_keepalive()
+
+    # -- keep-alive -----------------------------------------------------------------------------
+    def _schedule_keepalive(self) -> None:
+        interval = self.plumbing.keepalive
+        if interval > 0 and self._keepalive is None and not self._done.done():
+            self._keepalive = self.plumbing.later(interval, self._probe)
+
+    def _probe(self) -> None:
+        """An in-dialog OPTIONS to each answered leg: a leg whose far end vanished (no answer,
+        transport dead, 408, or 481: §12.2.1.2) is dropped, and the other side gets BYE."""
+        self._keepalive = None
+        if self._done.done():
+            return
+        for leg in (self.a, self.b):
+            if leg is not None and not leg.ended and leg.dialog is not None:
+                leg.request("OPTIONS", callback=functools.partial(self._probed, leg))
+        self._schedule_keepalive()
+
+    def _probed(self, leg: ServerLeg | ClientLeg, response: Response | None) -> None:
+        if response is not None and response.status not in (408, 481):
+            return
+        if self._done.done() or leg.ended or (leg is not self.a and leg is not self.b):
+            return  # the call ended, or the leg was replaced meanwhile
+        leg.drop(f"keepalive failed ({'no answer' if response is None else response.status})")
 
     def _duration_reached(self) -> None:
         self.hangup("call duration limit reached")
@@ -436,6 +462,9 @@ class Call:
     def _finish(self) -> None:
         if self._limit is not None:
             self._limit.cancel()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         if not self._done.done():
             self._done.set_result(None)
 

@@ -23,6 +23,11 @@ class DialogLeg:
     def _end(self, reason: str) -> None:
         raise NotImplementedError
 
+    def drop(self, reason: str) -> None:
+        """The far end is gone (its dialog died, or it stopped answering): end the leg without
+        a BYE; the call hears :class:`~sipswitch.services.calls.events.Ended`."""
+        self._end(reason)
+
     def receive(self, incoming: IncomingRequest) -> None:
         """A request from the far end inside our dialog: BYE ends the leg, the rest go to
         :attr:`on_request` (the call relays them); out of order or unknown → 500/481."""

@@ -31,6 +31,8 @@ class Plumbing:
     user_agent: str = "sipswitch"
     t1: float = 0.5
     t2: float = 4.0
+    #: seconds between in-dialog OPTIONS to each answered leg of a call (0: none)
+    keepalive: float = 0.0
     _by_tx: dict[ClientKey, ResponseCallback] = field(default_factory=dict)
 
     # -- our addresses --------------------------------------------------------------------------

@@ -75,16 +75,19 @@ class ServerLeg(DialogLeg):
         )
         self.incoming.answered = True
         self.plumbing.endpoint.send_response(response, self.incoming.tx)
-        if self.peer[0] == "udp":
-            self._deadline = self.plumbing.clock.now() + 64 * self.plumbing.t1
-            self._retransmit = self.plumbing.later(self._interval, self._resend)
+        wait = 64 * self.plumbing.t1
+        self._deadline = self.plumbing.clock.now() + wait
+        # over UDP the 200 is retransmitted until the ACK; over a stream it is sent once, but
+        # the ACK is awaited just as long (RFC 6026 §8.1, Timer L)
+        udp = self.peer[0] == "udp"
+        self._retransmit = self.plumbing.later(self._interval if udp else wait, self._resend)
 
     def _resend(self) -> None:
         self._retransmit = None
         if self._answer is None or self.ended:
             return
-        if self.plumbing.clock.now() >= self._deadline:  # no ACK: §13.3.1.4, end the call
-            self.bye("no ACK")
+        if self.peer[0] != "udp" or self.plumbing.clock.now() >= self._deadline:
+            self.bye("no ACK")  # §13.3.1.4: the dialog is confirmed, the session is ended
             return
         self.plumbing.endpoint.send_stateless(self._answer, (self.peer[1], self.peer[2]), "udp")
         self._interval = min(self._interval * 2, self.plumbing.t2)
