@@ -107,6 +107,7 @@ class Dispatcher:
         self.draining = False
         self.retry_after = 60
         self._services: dict[str, RequestService] = {}
+        self._allow: str | None = None
         self._cancel_handler: Callable[[CancelReceived], bool] | None = None
         self._listeners: list[EventService] = []
         #: requests inside a dialog (To tag present): returns True when a dialog owned it
@@ -118,6 +119,7 @@ class Dispatcher:
     # -- registration of services -------------------------------------------------------------
     def register(self, method: str, service: RequestService) -> None:
         self._services[method.upper()] = service
+        self._allow = None
 
     def on_cancel(self, handler: Callable[[CancelReceived], bool]) -> None:
         """``handler`` returns True when it owns the INVITE the CANCEL targets."""
@@ -129,10 +131,13 @@ class Dispatcher:
 
     @property
     def allow(self) -> str:
-        methods = set(self._services) - {"OPTIONS"}
-        if "INVITE" in methods:
-            methods |= {"ACK", "CANCEL"}
-        return ", ".join(["OPTIONS", *sorted(methods)])
+        """The Allow header value (kept until another service registers)."""
+        if self._allow is None:
+            methods = set(self._services) - {"OPTIONS"}
+            if "INVITE" in methods:
+                methods |= {"ACK", "CANCEL"}
+            self._allow = ", ".join(["OPTIONS", *sorted(methods)])
+        return self._allow
 
     # -- events ---------------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:

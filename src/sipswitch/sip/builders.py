@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from sipswitch.sip.message import Request, Response
+from sipswitch.sip.message import Request, Response, header_key
 from sipswitch.sip.values import BRANCH_COOKIE
 
 
@@ -85,7 +85,6 @@ def make_response(
             if to_tag is not None and status > 100 and ";tag=" not in value.replace(" ", ""):
                 value = f"{value};tag={to_tag}"
             out.append((key, name, value))
-    for name, value in headers:
-        response.add(name, value)
+    out.extend((header_key(name), name, value) for name, value in headers)
     response.body = body
     return response

@@ -249,8 +249,12 @@ class Message:
             raise SipParseError("Missing Via header")
         cache = dict(self._cache)
         cache.pop("\0index", None)  # the fields change in place: the index goes stale
-        self.remove_first("Via")
-        self.add("Via", str(via), first=True)
+        headers = self.headers
+        for i, (key, name, value) in enumerate(headers):
+            if key == "via":
+                rest = split_list(value)[1:] if "," in value else []
+                headers[i] = (key, name, ", ".join([str(via), *rest]))
+                break
         cache["via"] = [via, *vias[1:]]
         self._cache = cache
 

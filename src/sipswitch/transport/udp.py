@@ -39,6 +39,7 @@ class UdpEndpoint:
     """A bound UDP socket: receives datagrams into ``sink`` and sends datagrams."""
 
     __slots__ = (
+        "_family",
         "_flows",
         "_limits",
         "_loop",
@@ -70,6 +71,7 @@ class UdpEndpoint:
         bound = sock.getsockname()
         self.local: tuple[str, int] = (bound[0], bound[1])
         self.spec = ListenerSpec(spec.transport, spec.host, self.local[1])
+        self._family = int(sock.family)
         self._flows: dict[object, Flow] = {}
         self._queue: collections.deque[tuple[bytes, tuple[str, int], Flow | Target]] = (
             collections.deque()
@@ -106,7 +108,8 @@ class UdpEndpoint:
 
     @property
     def family(self) -> int:
-        return self._sock.family
+        """AF_INET or AF_INET6 (kept: ``socket.family`` builds an enum on every read)."""
+        return self._family
 
     # ---- receiving --------------------------------------------------------------------------
 

@@ -83,13 +83,26 @@ def stamp_via(request: Request, source: Peer) -> Via:
     """
     via = request.top_via
     host, port = source
-    new = via
-    if _bare(via.host).lower() != _bare(host).lower() or via.rport is True:
-        new = new.with_param("received", _bare(host))
-    if via.rport is True:
-        new = new.with_param("rport", str(port))
-    if new is not via:
-        request.replace_top_via(new)
+    rport = via.rport
+    if rport is not True and _bare(via.host).lower() == _bare(host).lower():
+        return via
+    # one pass over the parameters: received replaced or appended, rport filled in
+    received = _bare(host)
+    params: list[tuple[str, str | None]] = []
+    seen_received = False
+    for name, value in via.params:
+        lname = name.lower()
+        if lname == "received":
+            seen_received = True
+            params.append((name, received))
+        elif lname == "rport" and rport is True:
+            params.append((name, str(port)))
+        else:
+            params.append((name, value))
+    if not seen_received:
+        params.append(("received", received))
+    new = Via(via.transport, via.host, via.port, tuple(params), via.protocol)
+    request.replace_top_via(new)
     return new
 
 
