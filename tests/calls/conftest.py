@@ -24,6 +24,8 @@ from tests.support.sipclient import free_port
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
+#: the execution id every lab call carries (its CDRs are linked by it)
+EXECUTION = "lab-execution"
 #: a plan: groups of (uas port, options) — each entry one leg to a SIPp UAS on loopback
 Plan = Sequence[Sequence[tuple[int, dict[str, float | bool]]]]
 
@@ -64,7 +66,9 @@ class CallLab:
                 )
             return legs
 
-        return Route(len(plan), expand, owner=1, ring_timeout=self.ring_timeout)
+        return Route(
+            len(plan), expand, owner=1, ring_timeout=self.ring_timeout, execution_id=EXECUTION
+        )
 
 
 def _loopback_destination(uri: SipUri) -> Destination | None:

@@ -166,7 +166,7 @@ class Call:
     ) -> None:
         """A dialplan's own answer to the caller: 1xx goes on ringing, ≥300 ends the call."""
         if status < 200:
-            self.a.provisional(status, reason)
+            self._provisional_a(status, reason)
             return
         if status >= 300 and self.a.final_status is None and not self.a.ended:
             self._reject_a(status, reason, headers)
@@ -275,12 +275,21 @@ class Call:
     def _relay_ringing(self, event: Ringing, plan: PlannedLeg) -> None:
         if event.sdp and event.status == 183:
             if plan.relay_183:
-                self.a.provisional(183, event.reason, self._mangle(event.sdp, plan))
+                self._provisional_a(183, event.reason, self._mangle(event.sdp, plan))
                 self._early_sent = True
             return
         if not self._early_sent:
-            self.a.provisional(180 if event.status != 183 else 183, event.reason)
+            self._provisional_a(180 if event.status != 183 else 183, event.reason)
             self._early_sent = True
+
+    def _provisional_a(self, status: int, reason: str | None, sdp: bytes | None = None) -> None:
+        """Progress to the caller; its CDR's last progress is what the caller heard."""
+        if self.a.final_status is not None or self.a.ended:
+            return
+        self.a.provisional(status, reason, sdp)
+        if status > 100:
+            phrase = reason or default_reason(status)
+            self._a_cdr.progress(self.plumbing.clock.wall(), status, phrase)
 
     async def ring(
         self, planned: Sequence[PlannedLeg], failures: list[tuple[int, str]]
