@@ -144,6 +144,7 @@ class Application:
             runner=ScriptRunner(SandboxConfig()),
             fetcher=WebFetcher.from_settings(settings.dialplan),
             mailer=Mailer(settings.smtp),
+            max_per_owner=settings.calls.max_dialplans_per_customer,
         )
         self.calls = CallService(
             self.plumbing,

@@ -286,6 +286,8 @@ class CallsSettings:
     max_calls: int = field(default=10000, metadata=_meta(1, 1_000_000))
     max_calls_per_customer: int = field(default=100, metadata=_meta(1, 1_000_000))
     keepalive_seconds: int = field(default=300, metadata=_meta(0, 86400))
+    #: dialplans one customer may have running at once (a call that would start one more: 480)
+    max_dialplans_per_customer: int = field(default=5, metadata=_meta(1, 100_000))
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,9 @@ class DialplanExecutor:
     runner: ScriptRunner
     fetcher: WebFetcher | None = None
     mailer: Mailer | None = None
+    #: concurrent executions per owner (SIPSorcery's per-customer limit); one more gets 480
+    max_per_owner: int = 5
+    _running: dict[int, int] = field(default_factory=dict)
     _started: bool = field(default=False)
     _loaded: dict[tuple[int, str], tuple[float, DialplanSource | None]] = field(
         default_factory=dict
@@ -152,13 +155,32 @@ class DialplanExecutor:
     async def execute(
         self, call: DialTarget, execution: Execution, dialplan: DialplanSource
     ) -> None:
-        self.console(
-            execution.owner, f"{execution.dialplan}: {execution.direction} call to {execution.dst}"
-        )
-        if dialplan.kind == "rules":
-            await self._rules(call, execution, dialplan)
-        else:
-            await self._script(call, execution, dialplan.source)
+        owner = execution.owner
+        running = self._running.get(owner, 0)
+        if running >= self.max_per_owner:
+            self.console(
+                owner,
+                f"{execution.dialplan}: refused, {running} dialplans already running "
+                f"(limit {self.max_per_owner})",
+                EventKind.WARN,
+            )
+            call.respond(480, "Too many dialplan executions")
+            return
+        self._running[owner] = running + 1
+        try:
+            self.console(
+                owner, f"{execution.dialplan}: {execution.direction} call to {execution.dst}"
+            )
+            if dialplan.kind == "rules":
+                await self._rules(call, execution, dialplan)
+            else:
+                await self._script(call, execution, dialplan.source)
+        finally:
+            left = self._running[owner] - 1
+            if left:
+                self._running[owner] = left
+            else:
+                del self._running[owner]
 
     # -- rules ----------------------------------------------------------------------------------
     async def _rules(
