@@ -132,9 +132,26 @@ async def test_dialplans_dialling_each_other_end_with_483(looped: RunningSwitch)
     )
     client = await looped.udp()
     invite = request_text("INVITE", "sip:102@sipswitch.local", via_port=client.port)
-    client.send(invite.replace(b"Max-Forwards: 70", b"Max-Forwards: 6"))
+    client.send(invite.replace(b"Max-Forwards: 70", b"Max-Forwards: 4"))
     response = await client.final()
     assert (response.status, response.reason) == (483, "Too Many Hops")
+    for _ in range(100):
+        if not looped.app.calls.calls:
+            break
+        await asyncio.sleep(0.05)
+    assert not looped.app.calls.calls
+
+
+async def test_a_loop_with_many_hops_left_meets_the_dialplan_cap(looped: RunningSwitch) -> None:
+    """Max-Forwards 70 would allow 70 passes; the per-customer cap of 5 running dialplans
+    (calls.max_dialplans_per_customer) ends the loop first."""
+    await _plans(
+        looped, {"102": (None, _in_rules("103@local")), "103": (None, _in_rules("102@local"))}
+    )
+    client = await looped.udp()
+    client.send(request_text("INVITE", "sip:102@sipswitch.local", via_port=client.port))
+    response = await client.final()
+    assert (response.status, response.reason) == (480, "Too many dialplan executions")
     for _ in range(100):
         if not looped.app.calls.calls:
             break

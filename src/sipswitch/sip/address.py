@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.grammar import (
@@ -45,7 +45,7 @@ class Address:
         return get_param(self.params, name)
 
     def with_param(self, name: str, value: str | None = None) -> Address:
-        return replace(self, params=set_param(self.params, name, value))
+        return Address(self.uri, self.display_name, set_param(self.params, name, value))
 
     def with_tag(self, tag: str) -> Address:
         return self.with_param("tag", tag)

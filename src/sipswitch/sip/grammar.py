@@ -156,7 +156,9 @@ def parse_params(text: str, what: str) -> tuple[tuple[str, str | None], ...]:
 
 def format_params(params: tuple[tuple[str, str | None], ...]) -> str:
     """Serialize parameters as ``;name=value;flag``."""
-    return "".join(f";{n}" if v is None else f";{n}={v}" for n, v in params)
+    if not params:
+        return ""
+    return "".join([f";{n}" if v is None else f";{n}={v}" for n, v in params])
 
 
 def get_param(params: tuple[tuple[str, str | None], ...], name: str) -> str | None:
@@ -171,17 +173,25 @@ def get_param(params: tuple[tuple[str, str | None], ...], name: str) -> str | No
 def has_param(params: tuple[tuple[str, str | None], ...], name: str) -> bool:
     """Whether parameter ``name`` is present (case-insensitive)."""
     lname = name.lower()
-    return any(n.lower() == lname for n, _ in params)
+    for n, _ in params:  # noqa: SIM110 - a loop: any() over a generator is slower here
+        if n.lower() == lname:
+            return True
+    return False
 
 
 def set_param(
     params: tuple[tuple[str, str | None], ...], name: str, value: str | None
 ) -> tuple[tuple[str, str | None], ...]:
     """Return ``params`` with ``name`` set to ``value`` (replacing in place, else appended)."""
-    if not has_param(params, name):
-        return (*params, (name, value))
     lname = name.lower()
-    return tuple((name, value) if n.lower() == lname else (n, v) for n, v in params)
+    for i, (n, _) in enumerate(params):
+        if n.lower() == lname:
+            return (
+                *params[:i],
+                (name, value),
+                *((n2, v2) if n2.lower() != lname else (name, value) for n2, v2 in params[i + 1 :]),
+            )
+    return (*params, (name, value))
 
 
 def del_param(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.grammar import (
@@ -61,7 +61,9 @@ class Via:
         return branch.startswith(BRANCH_COOKIE) and len(branch) > len(BRANCH_COOKIE)
 
     def with_param(self, name: str, value: str | None = None) -> Via:
-        return replace(self, params=set_param(self.params, name, value))
+        return Via(
+            self.transport, self.host, self.port, set_param(self.params, name, value), self.protocol
+        )
 
     def __str__(self) -> str:
         return f"{self.protocol}/{self.transport} {self.sent_by}{format_params(self.params)}"

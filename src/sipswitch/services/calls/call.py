@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -19,6 +18,7 @@ from sipswitch.services.calls.events import Answered, Ended, Failed, LegEvent, R
 from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.dispatch import IncomingRequest
+from sipswitch.sip.builders import random_hex
 from sipswitch.sip.message import Request, Response, default_reason
 from sipswitch.sip.uri import SipUri
 from sipswitch.storage.cdrs import CallDetailRecord
@@ -85,7 +85,7 @@ class Call:
     def __init__(self, plumbing: Plumbing, incoming: IncomingRequest, context: CallContext) -> None:
         self.plumbing = plumbing
         self.context = context
-        self.bridge_id = secrets.token_hex(8)
+        self.bridge_id = random_hex(8)
         self.a = ServerLeg(plumbing, incoming, self._on_a)
         self.a.on_request = self._relay_from_a
         self.b: ClientLeg | None = None
@@ -566,7 +566,7 @@ class Call:
         uri = invite.uri
         return CdrBuilder(
             CallDetailRecord(
-                leg_id=secrets.token_hex(8),
+                leg_id=random_hex(8),
                 owner=self.context.owner,
                 direction="in",
                 call_id=invite.call_id,
@@ -590,7 +590,7 @@ class Call:
         peer = leg.peer
         return CdrBuilder(
             CallDetailRecord(
-                leg_id=secrets.token_hex(8),
+                leg_id=random_hex(8),
                 owner=self.context.owner,
                 direction="out",
                 call_id=leg.call_id,

@@ -3,42 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from sipswitch.storage.cdrs import CallDetailRecord
 
 
-@dataclass(slots=True)
 class CdrBuilder:
-    """The mutable record of a live leg; frozen into a :class:`CallDetailRecord` at the end."""
+    """The mutable record of a live leg; frozen into a :class:`CallDetailRecord` when asked
+    for (changes are kept as fields: a leg changes five or six of them, copying the whole
+    record for each cost more than the rest of the CDR work)."""
 
-    record: CallDetailRecord
-    finished: bool = field(default=False)
+    __slots__ = ("_base", "_changes", "_record", "finished")
+
+    def __init__(self, record: CallDetailRecord) -> None:
+        self._base = record
+        self._changes: dict[str, object] = {}
+        self._record: CallDetailRecord | None = record
+        self.finished = False
+
+    @property
+    def record(self) -> CallDetailRecord:
+        if self._record is None:
+            self._record = replace(self._base, **self._changes)  # type: ignore[arg-type]
+        return self._record
+
+    def _set(self, **changes: object) -> None:
+        self._changes.update(changes)
+        self._record = None
 
     def progress(self, when: float, status: int, reason: str) -> None:
-        self.record = replace(
-            self.record, progress_time=when, progress_status=status, progress_reason=reason
-        )
+        self._set(progress_time=when, progress_status=status, progress_reason=reason)
 
     def answered(self, when: float, status: int, reason: str) -> None:
         """The final response (2xx, or a failure: SIPSorcery keeps the answer fields for both)."""
-        if self.record.answered_time is None:
-            self.record = replace(
-                self.record, answered_time=when, answered_status=status, answered_reason=reason
-            )
+        if "answered_time" not in self._changes and self._base.answered_time is None:
+            self._set(answered_time=when, answered_status=status, answered_reason=reason)
 
     def bridged(self, bridge_id: str) -> None:
-        self.record = replace(self.record, bridge_id=bridge_id)
+        self._set(bridge_id=bridge_id)
 
     def referred(self, by: str) -> None:
-        self.record = replace(self.record, referred_by=by)
+        self._set(referred_by=by)
 
     def hungup(self, when: float, reason: str) -> CallDetailRecord | None:
         """Close the record once; returns it the first time."""
         if self.finished:
             return None
         self.finished = True
-        self.record = replace(self.record, hungup_time=when, hungup_reason=reason)
+        self._set(hungup_time=when, hungup_reason=reason)
         return self.record
 
 

@@ -17,7 +17,6 @@ binding of the account, a URI target is resolved by RFC 3263.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 import structlog
@@ -42,6 +41,7 @@ from sipswitch.services.domains import DomainDirectory
 from sipswitch.services.providers import MatchRule, ProviderDirectory, ProviderMatch
 from sipswitch.services.registrar.accounts import AccountAuth, AccountDirectory
 from sipswitch.services.registrar.service import Registrar
+from sipswitch.sip.builders import random_hex
 from sipswitch.sip.digest import Algorithm, AuthResult
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.message import Request
@@ -66,6 +66,8 @@ class CallRouter:
     clock: Clock
     dialplans: DialplanExecutor | None = None
     _zones: dict[int, tuple[float, str]] = field(default_factory=dict)
+    #: "ring every binding" plans per account (immutable, built once)
+    _ring_plans: dict[tuple[str, str], DialPlan] = field(default_factory=dict)
 
     async def __call__(self, incoming: IncomingRequest) -> Route | Driven | Reject | None:
         request = incoming.request
@@ -200,7 +202,13 @@ class CallRouter:
             return await self._dialplan(
                 account, account.in_dialplan, Direction.IN, dst, provider=provider
             )
-        plan = DialPlan((Group((LegSpec(LocalTarget(account.username, account.domain)),)),))
+        key = (account.username, account.domain)
+        plan = self._ring_plans.get(key)
+        if plan is None:
+            if len(self._ring_plans) >= 10_000:
+                self._ring_plans.clear()
+            target = LegSpec(LocalTarget(account.username, account.domain))
+            plan = self._ring_plans[key] = DialPlan((Group((target,)),))
         return self._route(incoming, plan, account.owner_id, account.domain, home=account.aor)
 
     # -- plans ----------------------------------------------------------------------------------
@@ -254,7 +262,7 @@ class CallRouter:
         return Driven(
             drive,
             owner=account.owner_id,
-            execution_id=secrets.token_hex(8),
+            execution_id=random_hex(8),
             domain=account.domain,
         )
 
