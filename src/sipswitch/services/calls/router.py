@@ -42,7 +42,6 @@ from sipswitch.services.providers import MatchRule, ProviderDirectory, ProviderM
 from sipswitch.services.registrar.accounts import AccountAuth, AccountDirectory
 from sipswitch.services.registrar.service import Registrar
 from sipswitch.sip.builders import random_hex
-from sipswitch.sip.digest import Algorithm, AuthResult
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.message import Request
 from sipswitch.sip.uri import SipUri
@@ -106,7 +105,7 @@ class CallRouter:
         self, incoming: IncomingRequest, account: AccountAuth, uri: SipUri
     ) -> Route | Driven | Reject | None:
         request = incoming.request
-        if not self._authenticated(incoming, account):
+        if not self.registrar.authenticate_request(incoming, account):
             return None
         if not account.usable:
             return Reject(403, "Account disabled")
@@ -125,39 +124,6 @@ class CallRouter:
         except DialStringError as exc:
             return Reject(500, f"Dial plan error: {exc}")
         return self._route(incoming, plan, account.owner_id, account.domain)
-
-    def _authenticated(self, incoming: IncomingRequest, account: AccountAuth) -> bool:
-        """Digest for calls from our accounts (RFC 3261 §22.2); answers 401 itself."""
-        request = incoming.request
-        realm = account.domain
-        digest = self.registrar.digest(realm)
-        now = self.clock.wall()
-        stale = False
-        try:
-            credentials = request.authorization or request.proxy_authorization
-        except SipParseError:
-            credentials = None
-        if credentials is not None:
-
-            def ha1(username: str, _realm: str, algorithm: Algorithm) -> str | None:
-                return account.ha1(algorithm) if username == account.username else None
-
-            result = digest.verify(
-                credentials,
-                method="INVITE",
-                request_uri=request.uri_text,
-                now=now,
-                lookup_ha1=ha1,
-                client_address=incoming.source[0],
-            )
-            if result is AuthResult.OK:
-                return True
-            stale = result is AuthResult.STALE
-            if not stale:
-                log.info("call auth failed", account=account.aor, result=str(result))
-        headers = self.registrar.challenge_headers(incoming, realm, now, stale=stale)
-        incoming.respond(401, headers=headers)
-        return False
 
     # -- In -------------------------------------------------------------------------------------
     async def _incoming(self, incoming: IncomingRequest, uri: SipUri) -> Route | Driven | Reject:

@@ -200,6 +200,50 @@ class Registrar:
     ) -> None:  # fmt: skip
         incoming.respond(401, headers=self.challenge_headers(incoming, realm, now, stale=stale))
 
+    def authenticate_request(
+        self, incoming: IncomingRequest, account: AccountAuth, *, proxy: bool = False
+    ) -> bool:
+        """Digest for a request from ``account``'s own phone (an INVITE, a REFER; RFC 3261
+        §22): True when its credentials verify. Otherwise it answers the challenge itself: 401
+        with WWW-Authenticate, or with ``proxy`` 407 with Proxy-Authenticate (§22.3)."""
+        request = incoming.request
+        realm = account.domain
+        now = self.clock.wall()
+        stale = False
+        try:
+            credentials = request.authorization or request.proxy_authorization
+        except SipParseError:
+            credentials = None
+        if credentials is not None:
+
+            def ha1(username: str, _realm: str, algorithm: Algorithm) -> str | None:
+                return account.ha1(algorithm) if username == account.username else None
+
+            result = self.digest(realm).verify(
+                credentials,
+                method=request.method,
+                request_uri=request.uri_text,
+                now=now,
+                lookup_ha1=ha1,
+                client_address=incoming.source[0],
+            )
+            if result is AuthResult.OK:
+                return True
+            stale = result is AuthResult.STALE
+            if not stale:
+                log.info(
+                    "request auth failed",
+                    method=request.method,
+                    account=account.aor,
+                    result=str(result),
+                )
+        headers = self.challenge_headers(incoming, realm, now, stale=stale)
+        if proxy:
+            incoming.respond(407, headers=[("Proxy-Authenticate", v) for _, v in headers])
+        else:
+            incoming.respond(401, headers=headers)
+        return False
+
     def challenge_headers(
         self, incoming: IncomingRequest, realm: str, now: float, *, stale: bool = False
     ) -> list[tuple[str, str]]:

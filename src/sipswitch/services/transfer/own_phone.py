@@ -23,8 +23,6 @@ from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.services.domains import DomainDirectory
 from sipswitch.services.registrar.accounts import AccountAuth, AccountDirectory
 from sipswitch.services.registrar.service import Registrar
-from sipswitch.sip.auth import Credentials
-from sipswitch.sip.digest import Algorithm, AuthResult
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.message import Request
 from sipswitch.sip.uri import SipUri, parse_sip_uri
@@ -74,32 +72,7 @@ class OwnPhones:
     # -- is it really that phone? ---------------------------------------------------------------
     def authenticated(self, incoming: IncomingRequest, account: AccountAuth) -> bool:
         """Digest against ``account`` (RFC 3261 §22); answers 407 itself when not (yet)."""
-        request = incoming.request
-        realm = account.domain
-        now = self.clock.wall()
-        stale = False
-        credentials = _credentials(request)
-        if credentials is not None:
-
-            def ha1(username: str, _realm: str, algorithm: Algorithm) -> str | None:
-                return account.ha1(algorithm) if username == account.username else None
-
-            result = self.registrar.digest(realm).verify(
-                credentials,
-                method=request.method,
-                request_uri=request.uri_text,
-                now=now,
-                lookup_ha1=ha1,
-                client_address=incoming.source[0],
-            )
-            if result is AuthResult.OK:
-                return True
-            stale = result is AuthResult.STALE
-            if not stale:
-                log.info("REFER auth failed", account=account.aor, result=str(result))
-        challenges = self.registrar.challenge_headers(incoming, realm, now, stale=stale)
-        incoming.respond(407, headers=[("Proxy-Authenticate", value) for _, value in challenges])
-        return False
+        return self.registrar.authenticate_request(incoming, account, proxy=True)
 
     # -- with the account's privileges ----------------------------------------------------------
     async def default_plan(
@@ -127,13 +100,6 @@ class OwnPhones:
         if not plan.groups:
             return None
         return self.planner.expander(invite, plan, account.domain, owner=account.owner_id)
-
-
-def _credentials(request: Request) -> Credentials | None:
-    try:
-        return request.proxy_authorization or request.authorization
-    except SipParseError:
-        return None
 
 
 def from_router(router: object) -> OwnPhones | None:
