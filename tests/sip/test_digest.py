@@ -561,3 +561,16 @@ def test_client_credentials_always_verify(
         wire, method=method, request_uri=uri, now=NOW + 5, lookup_ha1=lookup_one, body=body
     )
     assert result is AuthResult.OK
+
+
+def test_challenge_texts_are_the_challenges_with_a_fresh_nonce() -> None:
+    server = DigestServer(REALM, SECRET, algorithms=(Algorithm.SHA256, Algorithm.MD5))
+    for stale in (False, True):
+        texts = server.challenge_texts(NOW, client_address="192.0.2.1", stale=stale)
+        assert [alg for alg, _ in texts] == [Algorithm.SHA256, Algorithm.MD5]
+        nonce = parse_challenge(texts[0][1]).nonce
+        assert nonce is not None and server.nonce_issued_at(nonce, "192.0.2.1") == NOW
+        expected = server._challenges(nonce, stale)
+        assert [text for _, text in texts] == [str(c) for c in expected]
+    first = server.challenge_texts(NOW)[0][1]
+    assert parse_challenge(first).nonce != parse_challenge(server.challenge_texts(NOW)[0][1]).nonce

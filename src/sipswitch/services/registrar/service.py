@@ -249,14 +249,14 @@ class Registrar:
     ) -> list[tuple[str, str]]:
         """WWW-Authenticate fields for a 401: every configured algorithm (RFC 8760 §2.4), or
         MD5 alone for User-Agents known to refuse a 401 with a challenge they can't answer."""
-        challenges = self.digest(realm).challenges(
+        challenges = self.digest(realm).challenge_texts(
             now, client_address=incoming.source[0], stale=stale
         )
         agent = incoming.request.get("User-Agent")
         if agent and self._md5_only is not None and self._md5_only.search(agent):
-            md5 = tuple(c for c in challenges if (c.algorithm or "MD5").upper() == "MD5")
+            md5 = tuple(c for c in challenges if c[0] is Algorithm.MD5)
             challenges = md5 or challenges
-        return [("WWW-Authenticate", str(c)) for c in challenges]
+        return [("WWW-Authenticate", text) for _, text in challenges]
 
     # -- the binding update (§10.3 steps 6-8) -------------------------------------------------
     def _register(self, incoming: IncomingRequest, account: AccountAuth, now: float) -> None:

@@ -21,11 +21,7 @@ class Algorithm(StrEnum):
         """The algorithm named by an ``algorithm`` param (absent means MD5); None if unknown."""
         if value is None:
             return cls.MD5
-        wanted = value.strip().lower()
-        for member in cls:
-            if member.value.lower() == wanted:
-                return member
-        return None
+        return _BY_NAME.get(value.strip().lower())
 
     @property
     def is_session(self) -> bool:
@@ -49,6 +45,8 @@ class Algorithm(StrEnum):
             return False
         return True
 
+
+_BY_NAME = {member.value.lower(): member for member in Algorithm}
 
 _HASH_NAMES = {
     Algorithm.MD5: "md5",

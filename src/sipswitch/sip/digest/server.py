@@ -122,6 +122,7 @@ class DigestServer:
         dummy = random_bytes(16).hex()
         self._dummy_ha1 = {alg.base: digest_hex(alg, dummy) for alg in self.algorithms}
         self._guard = NonceCountGuard(nonce_lifetime, max_tracked_nonces)
+        self._templates: dict[bool, tuple[tuple[Algorithm, str, str], ...]] = {}
 
     def _mac(self, head: bytes, client_address: str | None) -> bytes:
         realm = self.realm.encode("utf-8")
@@ -154,7 +155,26 @@ class DigestServer:
         self, now: float, *, client_address: str | None = None, stale: bool = False
     ) -> tuple[Challenge, ...]:
         """One challenge per algorithm, most preferred first (RFC 8760 §2.4), sharing a nonce."""
+        return self._challenges(self.make_nonce(now, client_address), stale)
+
+    def challenge_texts(
+        self, now: float, *, client_address: str | None = None, stale: bool = False
+    ) -> tuple[tuple[Algorithm, str], ...]:
+        """:meth:`challenges` as header values, from templates made once (only the nonce
+        changes from one challenge to the next)."""
+        templates = self._templates.get(stale)
+        if templates is None:
+            marker = "N0NCE"
+            made = []
+            pairs = zip(self.algorithms, self._challenges(marker, stale), strict=True)
+            for alg, challenge in pairs:
+                head, _, tail = str(challenge).partition(marker)
+                made.append((alg, head, tail))
+            templates = self._templates[stale] = tuple(made)
         nonce = self.make_nonce(now, client_address)
+        return tuple((alg, f"{head}{nonce}{tail}") for alg, head, tail in templates)
+
+    def _challenges(self, nonce: str, stale: bool) -> tuple[Challenge, ...]:
         qop = tuple(q.value for q in self.qop)
         return tuple(
             Challenge(realm=self.realm, nonce=nonce, stale=stale, algorithm=alg.value, qop=qop)
