@@ -35,6 +35,12 @@ _WS = " \t"
 # Characters that cannot appear in a quoted-string at all, even escaped (RFC 3261 §25.1 excludes
 # CR and LF from quoted-pair; other controls are never legitimate in these values).
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# One well-formed auth-param and its separator: the fast path of :func:`_split` (anything else,
+# escapes included, takes the careful character-by-character path with its precise errors)
+_FAST_PARAM = re.compile(
+    r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*"
+    r"(\"[^\"\\\x00-\x08\x0a-\x1f\x7f]*\"|[!#-+\--\[\]-~]+)[ \t]*(?:,|\Z)"
+)
 
 
 class AuthParseError(ValueError):
@@ -279,6 +285,24 @@ def _read_quoted(text: str, pos: int, name: str) -> tuple[str, int]:
     raise AuthParseError(f"unterminated quoted string in {name!r}")
 
 
+def _fast_params(text: str, pos: int) -> list[tuple[str, str]] | None:
+    """The params of a plain value (no escapes, no empty elements, no duplicates), else None."""
+    params: list[tuple[str, str]] = []
+    names: set[str] = set()
+    end = len(text)
+    while pos < end:
+        match = _FAST_PARAM.match(text, pos)
+        if match is None:
+            return None
+        name, raw = match.group(1).lower(), match.group(2)
+        if name in names:
+            return None
+        names.add(name)
+        params.append((name, raw[1:-1] if raw[0] == '"' else raw))
+        pos = match.end()
+    return params or None
+
+
 def _split(value: str) -> tuple[str, list[tuple[str, str]]]:
     """Split a header value into (scheme, [(lowercase name, value)])."""
     text = value.strip(_WS)
@@ -289,6 +313,14 @@ def _split(value: str) -> tuple[str, list[tuple[str, str]]]:
     pos = match.end()
     if pos < len(text) and text[pos] not in _WS:
         raise AuthParseError(f"invalid character {text[pos]!r} after auth scheme")
+    fast = _fast_params(text, pos)
+    if fast is not None:
+        return scheme, fast
+    return scheme, _careful_params(text, pos, scheme)
+
+
+def _careful_params(text: str, pos: int, scheme: str) -> list[tuple[str, str]]:
+    """The auth-params from ``pos`` on, character by character, with a precise error."""
     params: list[tuple[str, str]] = []
     seen: set[str] = set()
     while True:
@@ -326,7 +358,7 @@ def _split(value: str) -> tuple[str, list[tuple[str, str]]]:
             raise AuthParseError(f"expected ',' after the value of {name!r}")
     if not params:
         raise AuthParseError(f"{scheme} without parameters")
-    return scheme, params
+    return params
 
 
 def _flag(name: str, value: str) -> bool:
