@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sipswitch.services.calls.call import Call
+from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.sip.message import Response
 from sipswitch.sip.parser import parse_message
 from tests.support.sipclient import request_text
@@ -144,3 +145,44 @@ async def test_replaces_naming_an_early_dialog_we_did_not_initiate(
     for sipp in (caller, far):
         await sipp.wait()  # the caller's CANCEL still ends the call as usual
     assert xlab.cdrs and all(c.hungup_reason == "cancelled" for c in await xlab.settle(2))
+
+
+def _far_replaces(call: Call) -> str:
+    far = call.b
+    assert far is not None and far.dialog is not None
+    return f"{far.call_id};to-tag={far.local_tag};from-tag={far.dialog.remote_tag}"
+
+
+@pytest.mark.parametrize("hangs_up", ["new caller", "caller"])
+async def test_new_caller_replaces_the_far_end(
+    xlab: TransferLab, tmp_path: Path, hangs_up: str
+) -> None:
+    """RFC 3891 for the answering side's dialog: the new caller takes the far end's place; the
+    caller is re-INVITEd to its media; BYE from either side then ends the new bridge."""
+    caller_scenario = "caller_rejoined_waits.xml" if hangs_up == "new caller" else (
+        "caller_rejoined_hangs_up.xml"
+    )  # fmt: skip
+    call, (caller, far) = await _call(xlab, tmp_path, caller_scenario, "far_end_replaced.xml")
+    old_far = call.b
+    new_scenario = "replaces_far_hangs_up.xml" if hangs_up == "new caller" else (
+        "replaces_far_waits.xml"
+    )  # fmt: skip
+    new = await start_sipp(
+        tmp_path, "new", f"127.0.0.1:{xlab.port}", "-sf", scenario(new_scenario),
+        "-s", "service", "-key", "replaces", _far_replaces(call), "-d", "300",
+    )  # fmt: skip
+    for sipp in (new, caller, far):
+        await sipp.wait()
+    assert isinstance(call.b, ServerLeg) and call.b is not old_far
+    assert old_far is not None and old_far.ended
+    cdrs = await xlab.settle(3)
+    replaced = [c for c in cdrs if c.hungup_reason == "replaced"]
+    assert [c.call_id for c in replaced] == [old_far.call_id]
+    assert replaced[0].direction == "out"
+    bridged = [c for c in cdrs if c.hungup_reason != "replaced"]
+    assert sorted(c.direction for c in bridged) == ["in", "in"]
+    assert {c.bridge_id for c in bridged} == {call.bridge_id}
+    assert {c.call_id for c in bridged} == {call.a.call_id, call.b.call_id}
+    assert all(c.answered_status == 200 for c in bridged)
+    await asyncio.sleep(0.1)
+    assert len(xlab.cdrs) == 3 and not xlab.service.calls

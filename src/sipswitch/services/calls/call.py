@@ -52,8 +52,10 @@ class PlannedLeg:
 
 
 Expand = Callable[[int], Awaitable[Sequence[PlannedLeg]]]
+#: one side of an answered call: a leg the switch answered or one it placed
+Leg = ServerLeg | ClientLeg
 #: REFER handling (the transfer service): the call, the REFER, and the leg it came from
-ReferHook = Callable[["Call", IncomingRequest, "ServerLeg | ClientLeg"], None]
+ReferHook = Callable[["Call", IncomingRequest, Leg], None]
 #: the answer to a REFER when no transfer service decides (RFC 3515 §2.4.2)
 TRANSFERS_REFUSED = "Transfers are not allowed on this call"
 
@@ -70,6 +72,8 @@ class CallContext:
     on_finished: Callable[[Call], None] | None = None
     domain: str = ""  # the account domain the call was routed for ("local" targets)
     on_refer: ReferHook | None = None
+    #: a side of the bridge changed hands (old, new): the service re-indexes the legs
+    on_swap: Callable[[Leg, Leg], None] | None = None
 
 
 @dataclass
@@ -80,30 +84,38 @@ class _Group:
 
 
 class Call:
-    """Runs one call to its end: ``await call.run(groups, expand)``."""
+    """Runs one call to its end: ``await call.run(groups, expand)``.
+
+    Until the answer, ``a`` is the :class:`ServerLeg` of the INVITE the switch answers and
+    ``b`` is None; the answer bridges ``a`` with the placed leg ``b``. After that, either side
+    may change hands (:meth:`swap`: a transfer, a Replaces), so each side is any leg."""
 
     def __init__(self, plumbing: Plumbing, incoming: IncomingRequest, context: CallContext) -> None:
         self.plumbing = plumbing
         self.context = context
         self.bridge_id = random_hex(8)
-        self.a = ServerLeg(plumbing, incoming, self._on_a)
-        self.a.on_request = self._relay_from_a
-        self.b: ClientLeg | None = None
+        caller = ServerLeg(plumbing, incoming, _ignore)
+        self.a: Leg = caller
+        self.b: Leg | None = None
+        #: the options of the placed leg that answered (``tr``, NAT fix-up, duration)
         self.b_plan: PlannedLeg | None = None
         self._events: asyncio.Queue[tuple[ClientLeg | None, LegEvent]] = asyncio.Queue()
-        self._cdrs: dict[int, CdrBuilder] = {}
-        self._a_cdr = self._cdr_for_a()
+        self._cdrs: dict[int, CdrBuilder] = {id(caller): self._cdr_for_server(caller)}
+        self._bind(caller)
         self._early_sent = False
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._limit: asyncio.TimerHandle | None = None
         self._keepalive: asyncio.TimerHandle | None = None
         self._timed_out = False
         self.failures: list[tuple[int, str]] = []
-        #: the caller's latest SDP (its offer, or its offer in a later re-INVITE)
-        self.a_sdp: bytes = self.a.invite.body
-        #: set by a transfer in progress: the far end's BYE then waits for its outcome
-        self.b_sdp: bytes | None = None  # the far end's answer, as the caller got it
+        #: the latest SDP side ``a`` sent, as ``b`` got it (the caller's offer to begin with)
+        self.a_sdp: bytes | None = caller.invite.body
+        #: the latest SDP side ``b`` sent, as ``a`` got it (the far end's answer to begin with)
+        self.b_sdp: bytes | None = None
+        #: set by a transfer in progress: the referrer's BYE then waits for its outcome
         self.transferring = False
+        #: the side that asked for the transfer in progress (else None)
+        self.referrer: Leg | None = None
         self.referrer_gone: str | None = None
         #: while a transfer rings: its progress goes here (a NOTIFY), not to the caller
         self.progress_hook: Callable[[int, str], None] | None = None
@@ -176,7 +188,26 @@ class Call:
         return self.a.invite
 
     def _caller_gone(self) -> bool:
-        return self.a.ended
+        return self.transferee.ended
+
+    def other(self, leg: Leg) -> Leg | None:
+        """The side bridged with ``leg``."""
+        return self.b if leg is self.a else self.a
+
+    @property
+    def transferee(self) -> Leg:
+        """The side a transfer keeps: the one that did not REFER (the caller's before one)."""
+        if self.referrer is self.a and self.b is not None:
+            return self.b
+        return self.a
+
+    def sdp_of(self, leg: Leg) -> bytes | None:
+        """The latest SDP ``leg`` sent, as the other side got it."""
+        return self.a_sdp if leg is self.a else self.b_sdp
+
+    def sdp_seen_by(self, leg: Leg) -> bytes | None:
+        """The session description ``leg`` saw last (the other side's)."""
+        return self.b_sdp if leg is self.a else self.a_sdp
 
     @property
     def answered(self) -> bool:
@@ -284,12 +315,13 @@ class Call:
 
     def _provisional_a(self, status: int, reason: str | None, sdp: bytes | None = None) -> None:
         """Progress to the caller; its CDR's last progress is what the caller heard."""
-        if self.a.final_status is not None or self.a.ended:
+        caller = self.a
+        if not isinstance(caller, ServerLeg) or caller.final_status is not None or caller.ended:
             return
-        self.a.provisional(status, reason, sdp)
+        caller.provisional(status, reason, sdp)
         if status > 100:
             phrase = reason or default_reason(status)
-            self._a_cdr.progress(self.plumbing.clock.wall(), status, phrase)
+            self.a_cdr.progress(self.plumbing.clock.wall(), status, phrase)
 
     async def ring(
         self, planned: Sequence[PlannedLeg], failures: list[tuple[int, str]]
@@ -306,93 +338,114 @@ class Call:
 
     @property
     def a_cdr(self) -> CdrBuilder:
-        """The caller's leg's record so far (answer time, bridge)."""
-        return self._a_cdr
+        """The record so far of side ``a`` (the caller's leg: answer time, bridge)."""
+        return self._cdrs[id(self.a)]
 
-    def cdr_of(self, leg: ClientLeg) -> CdrBuilder | None:
+    def cdr_of(self, leg: Leg) -> CdrBuilder | None:
         return self._cdrs.get(id(leg))
 
     def release_b(self) -> tuple[ClientLeg, PlannedLeg, CdrBuilder] | None:
-        """Hand the far end over to another call (attended transfer): this call forgets it,
-        so ending this call no longer hangs it up."""
+        """Hand the far end (a placed leg) over to another call (attended transfer): this call
+        forgets it, so ending this call no longer hangs it up."""
         b, plan = self.b, self.b_plan
-        if b is None or plan is None:
+        if not isinstance(b, ClientLeg) or plan is None:
             return None
         self.b, self.b_plan = None, None
         b.listener = _ignore
         return b, plan, self._cdrs.pop(id(b))
 
-    def rebridge(
+    def swap(
         self,
-        leg: ClientLeg,
-        plan: PlannedLeg,
-        reason: str = "transferred",
+        old: Leg,
+        new: Leg,
+        reason: str,
         *,
+        plan: PlannedLeg | None = None,
         cdr: CdrBuilder | None = None,
         sdp: bytes | None = None,
     ) -> None:
-        """A transfer's new leg answered: it becomes the far end; the old far end gets BYE and
-        its CDR ends with ``reason``. The caller's leg and CDR continue."""
-        old = self.b
-        self.b, self.b_plan, self.b_sdp = leg, plan, sdp
-        leg.listener = self._on_b
-        leg.on_request = self._relay_from_b
+        """``new`` takes ``old``'s side of the bridge (a transfer, a Replaces): it is bound to
+        this call and its CDR joins the bridge; ``old`` is detached, gets BYE with Reason
+        ``reason`` and its CDR ends with ``reason``. ``sdp`` is what the other side now has as
+        this side's session description; ``plan`` (a placed leg's options) sets the duration
+        limit, and becomes :attr:`b_plan` when the far side changes hands."""
+        if old is self.a:
+            self.a, self.a_sdp = new, sdp
+        elif old is self.b:
+            self.b, self.b_sdp = new, sdp
+            if plan is not None:
+                self.b_plan = plan
+        else:
+            raise ValueError("not a side of this call")
+        self._bind(new)
         if cdr is not None:
-            self._cdrs[id(leg)] = cdr
-        self._cdrs[id(leg)].bridged(self.bridge_id)
-        if old is not None:
-            old.listener = _ignore
-            old.on_request = _gone
-            old.bye(reason, headers=[("Reason", f'SIP;cause=200;text="{reason}"')])
-            self._emit(self._cdrs[id(old)].hungup(self.plumbing.clock.wall(), reason))
-        if self._limit is not None:
-            self._limit.cancel()
-            self._limit = None
-        if plan.duration_limit:
-            self._limit = self.plumbing.later(plan.duration_limit, self._duration_reached)
-        self.transferring = False
-        self.referrer_gone = None
-
-    def replace_a(self, incoming: IncomingRequest, sdp: bytes | None) -> ServerLeg:
-        """RFC 3891: a new caller takes the caller's place, answered with ``sdp`` (the far
-        end's answer to its offer). The old caller's leg is detached and its CDR ends
-        "replaced"; the caller of this method sends it BYE. Returns the old leg."""
-        old = self.a
+            self._cdrs[id(new)] = cdr
+        self._cdrs[id(new)].bridged(self.bridge_id)
         old.listener = _ignore
         old.on_request = _gone
-        self._close_a("replaced")
-        self.a = ServerLeg(self.plumbing, incoming, self._on_a)
-        self.a.on_request = self._relay_from_a
-        self.a_sdp = incoming.request.body
-        self._a_cdr = self._cdr_for_a()
-        plan = self.b_plan
-        self.b_sdp = self._mangle(sdp, plan) if sdp and plan is not None else sdp
-        self.a.answer(self.b_sdp)
-        self._a_cdr.answered(self.plumbing.clock.wall(), 200, "OK")
-        self._a_cdr.bridged(self.bridge_id)
-        return old
+        old.bye(reason, headers=[("Reason", f'SIP;cause=200;text="{reason}"')])
+        self._close(old, reason)
+        if plan is not None:
+            if self._limit is not None:
+                self._limit.cancel()
+                self._limit = None
+            if plan.duration_limit:
+                self._limit = self.plumbing.later(plan.duration_limit, self._duration_reached)
+        self.transferring = False
+        self.referrer = None
+        self.referrer_gone = None
+        if self.context.on_swap is not None:
+            self.context.on_swap(old, new)
+
+    def replace(
+        self, old: Leg, incoming: IncomingRequest, answer: bytes | None, offered: bytes | None
+    ) -> ServerLeg:
+        """RFC 3891: a new caller (``incoming``, an INVITE with Replaces) takes ``old``'s side,
+        answered with ``answer`` (the other side's answer to ``offered``, the new caller's
+        offer as the other side got it); ``old`` gets BYE and its CDR ends "replaced"."""
+        new = ServerLeg(self.plumbing, incoming, _ignore)
+        cdr = self._cdr_for_server(new)
+        referred_by = incoming.request.get("Referred-By")
+        if referred_by:
+            cdr.referred(referred_by)
+        kept = self.other(old)
+        if answer and kept is self.b and self.b_plan is not None:
+            answer = self._mangle(answer, self.b_plan)
+        new.answer(answer)
+        cdr.answered(self.plumbing.clock.wall(), 200, "OK")
+        if kept is not None:  # what the new caller got is the kept side's latest SDP
+            if kept is self.a:
+                self.a_sdp = answer
+            else:
+                self.b_sdp = answer
+        self.swap(old, new, "replaced", cdr=cdr, sdp=offered)
+        return new
 
     def transfer_failed(self) -> None:
-        """The transfer did not happen: the call goes on; if the far end hung up meanwhile,
-        so does the caller."""
+        """The transfer did not happen: the call goes on; if the referrer hung up meanwhile,
+        so does the transferee."""
+        kept, referrer, reason = self.transferee, self.referrer, self.referrer_gone
         self.transferring = False
-        if self.referrer_gone is not None and not self.a.ended:
-            reason = self.referrer_gone
-            self.a.bye(reason)
-            self._close_a(reason)
-            self._close_b(reason)
+        self.referrer = None
+        self.referrer_gone = None
+        if reason is not None and not kept.ended:
+            kept.bye(reason)
+            self._close(kept, reason)
+            if referrer is not None:
+                self._close(referrer, reason)
             self._finish()
 
     # -- the bridge -------------------------------------------------------------------------------
     def _connect(self, b: ClientLeg, plan: PlannedLeg, sdp: bytes | None) -> None:
+        caller = self.a
+        assert isinstance(caller, ServerLeg)  # the answer comes before any swap
         self.b, self.b_plan = b, plan
-        b.listener = self._on_b
-        b.on_request = self._relay_from_b
+        self._bind(b)
         now = self.plumbing.clock.wall()
         self.b_sdp = self._mangle(sdp, plan) if sdp else None
-        self.a.answer(self.b_sdp)
-        self._a_cdr.answered(now, 200, "OK")
-        self._a_cdr.bridged(self.bridge_id)
+        caller.answer(self.b_sdp)
+        self.a_cdr.answered(now, 200, "OK")
+        self.a_cdr.bridged(self.bridge_id)
         self._cdrs[id(b)].bridged(self.bridge_id)
         if plan.duration_limit:
             self._limit = self.plumbing.later(plan.duration_limit, self._duration_reached)
@@ -415,7 +468,7 @@ class Call:
                 leg.request("OPTIONS", callback=functools.partial(self._probed, leg))
         self._schedule_keepalive()
 
-    def _probed(self, leg: ServerLeg | ClientLeg, response: Response | None) -> None:
+    def _probed(self, leg: Leg, response: Response | None) -> None:
         if response is not None and response.status not in (408, 481):
             return
         if self._done.done() or leg.ended or (leg is not self.a and leg is not self.b):
@@ -429,9 +482,9 @@ class Call:
         """End the call from the switch's side."""
         if self.b is not None:
             self.b.bye(reason)
-            self._close_b(reason)
+            self._close(self.b, reason)
         self.a.bye(reason)
-        self._close_a(reason)
+        self._close(self.a, reason)
         self._finish()
 
     def _reject_a(
@@ -439,33 +492,35 @@ class Call:
     ) -> None:
         """The caller's INVITE ends unanswered: its CDR keeps the final status (SIPSorcery's
         answered fields hold failures too)."""
+        caller = self.a
+        if not isinstance(caller, ServerLeg):
+            return
         phrase = reason or default_reason(status)
-        self.a.reject(status, phrase, headers)
-        self._a_cdr.answered(self.plumbing.clock.wall(), status, phrase)
-        self._close_a(phrase)
+        caller.reject(status, phrase, headers)
+        self.a_cdr.answered(self.plumbing.clock.wall(), status, phrase)
+        self._close(caller, phrase)
 
-    def _on_a(self, event: LegEvent) -> None:
-        if isinstance(event, Failed):  # CANCEL from the caller while ringing
-            self._a_cdr.answered(self.plumbing.clock.wall(), 487, "Request Terminated")
-            self._close_a("cancelled")
+    def _bind(self, leg: Leg) -> None:
+        """``leg`` is a side of the bridge: its events and requests come to this call."""
+        leg.listener = functools.partial(self._on_leg, leg)
+        leg.on_request = functools.partial(self._relay_from, leg)
+
+    def _on_leg(self, leg: Leg, event: LegEvent) -> None:
+        if isinstance(event, Failed) and leg is self.a:  # CANCEL from the caller while ringing
+            self.a_cdr.answered(self.plumbing.clock.wall(), 487, "Request Terminated")
+            self._close(leg, "cancelled")
             self._events.put_nowait((None, event))
             self._finish()
-        elif isinstance(event, Ended):
+        elif isinstance(event, Ended) and (leg is self.a or leg is self.b):
+            if self.transferring and leg is self.referrer:
+                self.referrer_gone = event.reason  # the transfer's outcome decides (RFC 5589 §6)
+                return
             self._events.put_nowait((None, event))  # a transfer still ringing gives up
-            if self.b is not None:
-                self.b.bye(event.reason)
-                self._close_b(event.reason)
-            self._close_a(event.reason)
-            self._finish()
-
-    def _on_b(self, event: LegEvent) -> None:
-        if isinstance(event, Ended) and self.transferring:
-            self.referrer_gone = event.reason  # the transfer's outcome decides (RFC 5589 §6)
-            return
-        if isinstance(event, Ended):
-            self.a.bye(event.reason)
-            self._close_a(event.reason)
-            self._close_b(event.reason)
+            other = self.other(leg)
+            if other is not None:
+                other.bye(event.reason)
+                self._close(other, event.reason)
+            self._close(leg, event.reason)
             self._finish()
 
     def _finish(self) -> None:
@@ -478,18 +533,10 @@ class Call:
             self._done.set_result(None)
 
     # -- relaying in-dialog requests --------------------------------------------------------------
-    def _relay_from_a(self, incoming: IncomingRequest) -> None:
-        self._relay(incoming, self.b, self.a)
+    def _relay_from(self, origin: Leg, incoming: IncomingRequest) -> None:
+        self._relay(incoming, self.other(origin), origin)
 
-    def _relay_from_b(self, incoming: IncomingRequest) -> None:
-        self._relay(incoming, self.a, self.b)
-
-    def _relay(
-        self,
-        incoming: IncomingRequest,
-        to: ServerLeg | ClientLeg | None,
-        origin: ServerLeg | ClientLeg | None,
-    ) -> None:
+    def _relay(self, incoming: IncomingRequest, to: Leg | None, origin: Leg) -> None:
         """re-INVITE/UPDATE/INFO/NOTIFY go to the other leg; the answer comes back (§12.2)."""
         request = incoming.request
         if request.method == "OPTIONS":
@@ -501,7 +548,7 @@ class Call:
         if request.method == "NOTIFY" and hook is not None and hook(incoming):
             return
         if request.method == "REFER":
-            if origin is None or self.context.on_refer is None:
+            if self.context.on_refer is None:
                 incoming.respond(403, TRANSFERS_REFUSED)
             else:
                 self.context.on_refer(self, incoming, origin)
@@ -513,8 +560,11 @@ class Call:
         body = request.body
         if body and request.content_type == "application/sdp" and self.b_plan is not None:
             body = self._mangle_from(body, incoming.source[0])
-        if body and request.content_type == "application/sdp" and origin is self.a:
-            self.a_sdp = body
+        if body and request.content_type == "application/sdp":
+            if origin is self.a:
+                self.a_sdp = body
+            elif origin is self.b:
+                self.b_sdp = body
 
         def answered(response: Response | None) -> None:
             if response is None or response.status in (408, 481):
@@ -527,7 +577,7 @@ class Call:
                 to.ack_2xx(response)
             out_headers = [(n, v) for n, v in response.header_items() if n.lower() in _RELAYED]
             extra: list[tuple[str, str]] = []
-            if request.method in ("INVITE", "UPDATE") and origin is not None:
+            if request.method in ("INVITE", "UPDATE"):
                 extra.append(("Contact", str(origin.contact)))
             incoming.respond(
                 response.status, response.reason, headers=out_headers + extra, body=response.body
@@ -561,8 +611,8 @@ class Call:
         self._emit(record)
 
     # -- CDRs -----------------------------------------------------------------------------------
-    def _cdr_for_a(self) -> CdrBuilder:
-        invite = self.a.invite
+    def _cdr_for_server(self, leg: ServerLeg) -> CdrBuilder:
+        invite = leg.invite
         uri = invite.uri
         return CdrBuilder(
             CallDetailRecord(
@@ -578,8 +628,8 @@ class Call:
                 dst_user=uri.user if isinstance(uri, SipUri) else None,
                 dst_host=uri.host if isinstance(uri, SipUri) else "",
                 dst_uri=invite.uri_text,
-                local_socket=_socket(self.plumbing.local_address(*self.a.peer[:2])),
-                remote_socket=f"{self.a.peer[0]}:{self.a.peer[1]}:{self.a.peer[2]}",
+                local_socket=_socket(self.plumbing.local_address(*leg.peer[:2])),
+                remote_socket=f"{leg.peer[0]}:{leg.peer[1]}:{leg.peer[2]}",
                 created=self.plumbing.clock.wall(),
             )
         )
@@ -609,12 +659,10 @@ class Call:
             )
         )
 
-    def _close_a(self, reason: str) -> None:
-        self._emit(self._a_cdr.hungup(self.plumbing.clock.wall(), reason))
-
-    def _close_b(self, reason: str) -> None:
-        if self.b is not None:
-            self._emit(self._cdrs[id(self.b)].hungup(self.plumbing.clock.wall(), reason))
+    def _close(self, leg: Leg, reason: str) -> None:
+        cdr = self._cdrs.get(id(leg))
+        if cdr is not None:
+            self._emit(cdr.hungup(self.plumbing.clock.wall(), reason))
 
     def _emit(self, record: CallDetailRecord | None) -> None:
         if record is not None and self.context.cdr_sink is not None:

@@ -8,6 +8,7 @@ import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from sipswitch.services.calls.dialog_leg import Destination as Destination  # noqa: PLC0414 - re-exported
 from sipswitch.services.calls.dialog_leg import DialogLeg
 from sipswitch.services.calls.events import Answered, Ended, Failed, LegEvent, Ringing, Trying
 from sipswitch.services.calls.plumbing import Peer, Plumbing
@@ -31,14 +32,6 @@ def loop_token(secret: bytes, call_id: str, from_tag: str, uri: SipUri) -> str:
     """The HMAC a looped INVITE carries: bound to its Call-ID, From tag and called account."""
     message = f"{call_id}\n{from_tag}\n{uri.user or ''}@{uri.host.lower()}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """Where a leg goes: the Request-URI, and the peer (transport, ip, port) to send it to."""
-
-    uri: SipUri
-    peer: Peer
 
 
 @dataclass(slots=True)
@@ -76,7 +69,7 @@ class ClientLeg(DialogLeg):
         self.local_tag = new_tag()
         self.contact = plumbing.contact(destination.peer)
         self.dialog: Dialog | None = None
-        self.invite: Request | None = None
+        self._invite: Request | None = None
         self.tx: ClientKey | None = None
         self.cseq = 1
         self.final_status: int | None = None
@@ -87,6 +80,13 @@ class ClientLeg(DialogLeg):
         self.on_request: Callable[[IncomingRequest], None] = lambda req: req.respond(501)
 
     # -- the INVITE -------------------------------------------------------------------------------
+    @property
+    def invite(self) -> Request:
+        """The INVITE last sent (the leg must have been started)."""
+        if self._invite is None:
+            raise RuntimeError("the leg has not been started")
+        return self._invite
+
     def start(self) -> None:
         self._send_invite(())
 
@@ -111,8 +111,8 @@ class ClientLeg(DialogLeg):
             headers.append((LOOP_HEADER, token))
         if setup.sdp:
             headers.append(("Content-Type", SDP))
-        self.invite = Request("INVITE", self.destination.uri, headers, setup.sdp or b"")
-        self.tx = self.plumbing.send(self.invite, self.peer, self._on_response)
+        self._invite = Request("INVITE", self.destination.uri, headers, setup.sdp or b"")
+        self.tx = self.plumbing.send(self._invite, self.peer, self._on_response)
 
     def _on_response(self, response: Response | None) -> None:
         if response is None:  # Timer B or a transport error
@@ -143,14 +143,12 @@ class ClientLeg(DialogLeg):
             self.listener(Trying())
             return
         if self.dialog is None:
-            assert self.invite is not None
             self.dialog = uac_dialog_from_response(self.invite, response)
         if self.cancelling:
             return
         self.listener(Ringing(response.status, response.reason, response.body or None))
 
     def _answered(self, response: Response) -> None:
-        assert self.invite is not None
         dialog = uac_dialog_from_response(self.invite, response)
         dialog.local_seq = self.cseq
         self.dialog = dialog
@@ -176,7 +174,7 @@ class ClientLeg(DialogLeg):
 
     def _retry_with_auth(self, response: Response) -> bool:
         client = self.setup.credentials
-        if client is None or self._challenged or self.cancelling or self.invite is None:
+        if client is None or self._challenged or self.cancelling or self._invite is None:
             return False
         self._challenged = True
         challenges = (

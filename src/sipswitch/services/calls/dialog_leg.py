@@ -4,12 +4,22 @@ requests to it (RFC 3261 §12.2)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sipswitch.services.calls.plumbing import Peer, Plumbing, ResponseCallback
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.dialog import Dialog
 from sipswitch.sip.message import Request
 from sipswitch.sip.transaction.keys import ClientKey
+from sipswitch.sip.uri import SipUri
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a leg goes: the Request-URI, and the peer (transport, ip, port) to send it to."""
+
+    uri: SipUri
+    peer: Peer
 
 
 class DialogLeg:

@@ -2,12 +2,11 @@
 
 The dialog is looked up by Call-ID and our tag (the ``to-tag``), and the peer's tag must match
 the ``from-tag`` (§3). No such dialog, or an early dialog we did not initiate: 481; a
-confirmed dialog with ``early-only``: 486; a dialog already ended: 603. When the replaced
-leg is the caller's side of an answered call, the new caller's offer goes to the far end in a
-re-INVITE, the far end's answer answers the new INVITE, and the replaced leg gets BYE with
-Reason "replaced". Replacing the answering side, or an early dialog we placed, is refused
-(486): the new caller would then be bridged to the original caller, two legs the switch
-answered, and a :class:`Call` joins one answered leg to one placed leg only.
+confirmed dialog with ``early-only``: 486; a dialog already ended: 603. The replaced leg
+may be either side of an answered call (the caller's, or the answering far end's): the new
+caller's offer goes to the other side in a re-INVITE, that side's answer answers the new
+INVITE, and the replaced leg gets BYE with Reason "replaced". An early dialog we placed (a
+callee still ringing) cannot be replaced (486).
 """
 
 from __future__ import annotations
@@ -17,16 +16,12 @@ from dataclasses import replace
 
 from sipswitch.sdp.errors import SdpParseError
 from sipswitch.sdp.parser import parse_sdp
-from sipswitch.services.calls.call import Call
-from sipswitch.services.calls.client_leg import ClientLeg
+from sipswitch.services.calls.call import Call, Leg
 from sipswitch.services.calls.server_leg import SDP, ServerLeg
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.message import Response
 from sipswitch.sip.values import Replaces, parse_replaces
-
-Leg = ServerLeg | ClientLeg
-REPLACED_REASON = 'SIP;cause=200;text="replaced"'
 
 
 class ReplaceRefused(Exception):
@@ -59,7 +54,7 @@ def _remote_tag(leg: Leg) -> str | None:
 
 def check(
     leg: Leg | None, call: Call | None, replaces: Replaces, source_ip: str
-) -> tuple[Call, ServerLeg]:
+) -> tuple[Call, Leg]:
     """The call and the leg the new INVITE may replace; else :class:`ReplaceRefused` (§3).
 
     Authorization (RFC 3891 §7): only a request from an address one of the call's parties
@@ -79,26 +74,32 @@ def check(
         raise ReplaceRefused(486, "Replacing a ringing call is not supported")
     if replaces.early_only:
         raise ReplaceRefused(486)
-    if leg is not call.a or call.b is None or call.transferring:
-        raise ReplaceRefused(486, "Only the calling side of an answered call can be replaced")
+    if call.b is None or (leg is not call.a and leg is not call.b) or call.transferring:
+        raise ReplaceRefused(486, "Only a side of an answered call can be replaced")
     return call, leg
 
 
-async def take_over(call: Call, incoming: IncomingRequest) -> None:
-    """Offer the new caller's SDP to the far end; on its answer, the new caller is the call's
-    caller and the old one gets BYE. On failure the call goes on and the INVITE is refused."""
-    far = call.b
-    assert far is not None
-    offer = _continue(call.a_sdp, incoming.request.body) if incoming.request.body else None
-    response = await _reinvite(far, offer)
+async def take_over(call: Call, old: Leg, incoming: IncomingRequest) -> None:
+    """Offer the new caller's SDP to the side bridged with ``old``; on its answer, the new
+    caller takes ``old``'s place and ``old`` gets BYE. On failure the call goes on and the
+    INVITE is refused."""
+    kept = call.other(old)
+    body = incoming.request.body
+    if kept is None or (old is not call.a and old is not call.b):
+        incoming.respond(481)
+        return
+    offer = _continue(call.sdp_seen_by(kept), body) if body else None
+    response = await _reinvite(kept, offer)
     if response is None or not 200 <= response.status < 300:
         incoming.respond(488 if response is None else response.status, "Not replaced")
         return
-    old = call.replace_a(incoming, response.body or None)
-    old.bye("replaced", headers=[("Reason", REPLACED_REASON)])
+    if old is not call.a and old is not call.b:  # the call changed meanwhile
+        incoming.respond(481)
+        return
+    call.replace(old, incoming, response.body or None, offer)
 
 
-async def _reinvite(leg: ClientLeg, sdp: bytes | None) -> Response | None:
+async def _reinvite(leg: Leg, sdp: bytes | None) -> Response | None:
     if leg.ended or leg.dialog is None:
         return None
     done: asyncio.Future[Response | None] = asyncio.get_running_loop().create_future()

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
-from sipswitch.services.calls.dialog_leg import DialogLeg
+from sipswitch.services.calls.dialog_leg import Destination, DialogLeg
 from sipswitch.services.calls.events import Ended, Failed, LegEvent
 from sipswitch.services.calls.plumbing import Peer, Plumbing
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.builders import make_response
 from sipswitch.sip.dialog import Dialog, DialogState, uas_dialog_from_request
+from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.message import Request, Response
+from sipswitch.sip.uri import SipUri
 
 SDP = "application/sdp"
 
@@ -41,6 +43,19 @@ class ServerLeg(DialogLeg):
     @property
     def call_id(self) -> str:
         return self.invite.call_id
+
+    @property
+    def destination(self) -> Destination:
+        """Where requests to the far end go: its Contact (the remote target, §12.1.1) at the
+        peer it sent from; the peer's address when the Contact is not a SIP URI."""
+        try:
+            contacts = self.invite.contacts
+        except SipParseError:
+            contacts = []
+        for contact in contacts:
+            if isinstance(contact.uri, SipUri):
+                return Destination(contact.uri, self.peer)
+        return Destination(SipUri(self.peer[1], port=self.peer[2]), self.peer)
 
     # -- answering the INVITE --------------------------------------------------------------------
     def provisional(self, status: int, reason: str | None = None, sdp: bytes | None = None) -> None:

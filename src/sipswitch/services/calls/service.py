@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from sipswitch.services.calls.call import Call, CallContext, PlannedLeg, ReferHook
+from sipswitch.services.calls.call import Call, CallContext, Leg, PlannedLeg, ReferHook
 from sipswitch.services.calls.cdr import CdrSink
 from sipswitch.services.calls.client_leg import ClientLeg
 from sipswitch.services.calls.plumbing import Plumbing
@@ -87,7 +87,7 @@ class CallService:
     transfers: ReferHook | None = None
     calls: set[Call] = field(default_factory=set)
     _per_owner: Counter[int] = field(default_factory=Counter)
-    _legs: dict[tuple[str, str], ServerLeg | ClientLeg] = field(default_factory=dict)
+    _legs: dict[tuple[str, str], Leg] = field(default_factory=dict)
     _invites: dict[ServerKey, ServerLeg] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -140,13 +140,16 @@ class CallService:
             on_finished=self._finished,
             domain=decision.domain,
             on_refer=self.transfers,
+            on_swap=self._swapped,
         )
         call = Call(self.plumbing, incoming, context)
         self.calls.add(call)
         if owner is not None:
             self._per_owner[owner] += 1
-        self._legs[(call.a.call_id, call.a.local_tag)] = call.a
-        self._invites[incoming.tx] = call.a
+        caller = call.a
+        assert isinstance(caller, ServerLeg)
+        self._legs[(caller.call_id, caller.local_tag)] = caller
+        self._invites[incoming.tx] = caller
         if isinstance(decision, Driven):
             await call.drive(decision.driver)
         else:
@@ -165,25 +168,15 @@ class CallService:
             incoming.respond(exc.status, exc.reason)
             return
         incoming.respond(100)
-
-        async def run() -> None:
-            await take_over(call, incoming)
-            if call.a is not old:
-                self._legs[(call.a.call_id, call.a.local_tag)] = call.a
-                self._invites.pop(old.incoming.tx, None)
-                self._invites[incoming.tx] = call.a
-                later = asyncio.get_running_loop().call_later
-                later(32.0, self._legs.pop, (old.call_id, old.local_tag), None)
-
-        task = asyncio.create_task(run())
+        task = asyncio.create_task(take_over(call, old, incoming))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def leg(self, call_id: str, local_tag: str) -> ServerLeg | ClientLeg | None:
+    def leg(self, call_id: str, local_tag: str) -> Leg | None:
         """The leg of a dialog we hold, by Call-ID and our tag (RFC 3891 Replaces lookups)."""
         return self._legs.get((call_id, local_tag))
 
-    def call_of(self, leg: ServerLeg | ClientLeg) -> Call | None:
+    def call_of(self, leg: Leg) -> Call | None:
         for call in self.calls:
             if call.a is leg or call.b is leg:
                 return call
@@ -192,13 +185,26 @@ class CallService:
     def _index_client(self, leg: ClientLeg) -> None:
         self._legs[(leg.call_id, leg.local_tag)] = leg
 
+    def _swapped(self, old: Leg, new: Leg) -> None:
+        """A side of a call changed hands: the new leg is found by its dialog (and its INVITE,
+        for a CANCEL); the old one a little longer, for late retransmissions."""
+        self._legs[(new.call_id, new.local_tag)] = new
+        if isinstance(old, ServerLeg):
+            self._invites.pop(old.incoming.tx, None)
+        if isinstance(new, ServerLeg):
+            self._invites[new.incoming.tx] = new
+        later = asyncio.get_running_loop().call_later
+        later(32.0, self._legs.pop, (old.call_id, old.local_tag), None)
+
     def _finished(self, call: Call) -> None:
         if call in self.calls and call.context.owner is not None:
             self._per_owner[call.context.owner] -= 1
             if self._per_owner[call.context.owner] <= 0:
                 del self._per_owner[call.context.owner]
         self.calls.discard(call)
-        self._invites.pop(call.a.incoming.tx, None)
+        for leg in (call.a, call.b):
+            if isinstance(leg, ServerLeg):
+                self._invites.pop(leg.incoming.tx, None)
         # legs stay indexed briefly so late BYE/ACK retransmissions still find them
         asyncio.get_running_loop().call_later(32.0, self._unindex, call)
 

@@ -54,8 +54,11 @@ async def join(
 ) -> None:
     other = joined.call
     far = other.b
-    if joined.replaced is not other.a or far is None or other.b_plan is None:
+    if joined.replaced is not other.a or not isinstance(far, ClientLeg) or other.b_plan is None:
         incoming.respond(403, "Only the consultation's answering side can be replaced")
+        return
+    if referrer is not call.b:
+        incoming.respond(403, "Only the answering party may join calls")
         return
     notifier = ReferNotifier(referrer, enabled=target.subscribe)
     incoming.respond(202, headers=[] if target.subscribe else [("Refer-Sub", "false")])
@@ -83,5 +86,4 @@ async def join(
     leg, plan, cdr = released
     other.a.bye("transferred", headers=[("Reason", 'SIP;cause=200;text="transferred"')])
     notifier.final(200, "OK")
-    assert isinstance(leg, ClientLeg)
-    call.rebridge(leg, plan, "transferred", cdr=cdr, sdp=offer)
+    call.swap(referrer, leg, "transferred", plan=plan, cdr=cdr, sdp=offer)

@@ -27,7 +27,8 @@ _NOT_COPIED = frozenset({"replaces", "require", "to", "from", "call-id", "cseq",
 def refer_request(call: Call, target: ReferTarget) -> Request:
     """The ``req`` the ``transfer`` dialplan sees: an INVITE to the Refer-To URI (its embedded
     headers as header fields, the URI otherwise as sent: ``tel:`` stays ``tel:``), from the
-    transferee, carrying the transferee's SDP."""
+    transferee (the caller; or, when the caller's phone REFERs, the party it called),
+    carrying the transferee's SDP."""
     uri: object
     try:
         uri = parse_uri(target.uri_text)
@@ -35,10 +36,15 @@ def refer_request(call: Call, target: ReferTarget) -> Request:
         uri = target.uri_text
     if isinstance(uri, SipUri):
         uri = replace(uri, headers=())
-    invite = call.a.invite
+    transferee = call.transferee
+    invite = transferee.invite
     headers: list[tuple[str, str]] = [
         (name, value) for _, name, value in invite.headers if name.lower() in _KEPT
     ]
+    if isinstance(transferee, ClientLeg):  # a party we called: it is the caller now
+        headers = [(n, v) for n, v in headers if n.lower() not in ("from", "call-id")]
+        headers += [("From", str(transferee.setup.to_address)), ("Call-ID", transferee.call_id)]
+    sdp = call.sdp_of(transferee) or b""
     headers += [
         ("To", str(Address(uri)) if isinstance(uri, SipUri) else f"<{uri}>"),
         ("CSeq", "1 INVITE"),
@@ -46,9 +52,9 @@ def refer_request(call: Call, target: ReferTarget) -> Request:
     if target.referred_by:
         headers.append(("Referred-By", target.referred_by))
     headers += [(n, v) for n, v in target.headers]
-    if call.a_sdp:
+    if sdp:
         headers.append(("Content-Type", "application/sdp"))
-    return Request("INVITE", uri if isinstance(uri, SipUri) else str(uri), headers, call.a_sdp)
+    return Request("INVITE", uri if isinstance(uri, SipUri) else str(uri), headers, sdp)
 
 
 def refer_dst(target: ReferTarget) -> str:
@@ -135,4 +141,4 @@ class TransferAttempt:
 
 
 def _caller_gone(call: Call) -> bool:
-    return call.a.ended
+    return call.transferee.ended

@@ -1,7 +1,9 @@
 """REFER from one of our accounts' own phones (the account's ``allow_refer``, off by default).
 
 A leg's far end is account X's phone when the leg rings one of X's registrations (its peer
-and Request-URI are a binding of X) and answered. Such a REFER is digest-challenged against X
+and Request-URI are a binding of X) and answered; or when the leg is the caller's, whose
+INVITE came from X (its From) with X's digest credentials, i.e. the call went Out from X's
+phone. Such a REFER is digest-challenged against X
 (407, RFC 3261 §22.3; the nonce is bound to the phone's address) and, once authenticated,
 carried out by the switch with X's privileges: the owner's ``transfer`` dialplan, else X's out
 dialplan, else ``${dst}@local``.
@@ -46,11 +48,33 @@ class OwnPhones:
     # -- whose phone is it? -------------------------------------------------------------------
     def account_of(self, call: Call, origin: ServerLeg | ClientLeg) -> AccountAuth | None:
         """The account (with ``allow_refer``) whose own phone is ``origin``'s far end: the
-        answering leg, when it rings one of the account's registrations. (The caller's own
-        phone is not recognised: carrying out its REFER would bridge two legs the switch
-        placed, which a :class:`Call` cannot hold; its REFER follows the leg's ``tr``.)"""
+        answering leg, when it rings one of the account's registrations; the caller's leg,
+        when the account placed the call from its phone."""
+        if call.b is None:
+            return None
         if origin is call.b and isinstance(origin, ClientLeg):
             return self._callee_account(origin)
+        if origin is call.a and isinstance(origin, ServerLeg):
+            return self._caller_account(origin)
+        return None
+
+    def _caller_account(self, leg: ServerLeg) -> AccountAuth | None:
+        """The INVITE's From is the account, and it carried the account's credentials: the
+        call router lets such an INVITE through only once they verify (the Out path)."""
+        invite = leg.invite
+        try:
+            caller = invite.from_.uri
+            credentials = invite.authorization or invite.proxy_authorization
+        except SipParseError:
+            return None
+        if not isinstance(caller, SipUri) or not caller.user or credentials is None:
+            return None
+        if credentials.username != caller.user or not self.domains.is_local(caller.host):
+            return None
+        domain = self.accounts.domain(caller.host)
+        for account in self.accounts.allowing_refer():
+            if account.usable and (account.username, account.domain) == (caller.user, domain):
+                return account
         return None
 
     def _callee_account(self, leg: ClientLeg) -> AccountAuth | None:

@@ -127,6 +127,7 @@ class TransferService:
         account: AccountAuth | None = None,
     ) -> None:
         owner = call.context.owner if account is None else account.owner_id
+        call.referrer = referrer  # the other side is the transferee
         if target.replaces is not None:
             joined = attended.find(self.calls, call, target.replaces)
             if joined is not None:
@@ -136,20 +137,22 @@ class TransferService:
         call.transferring = True  # a second REFER meanwhile gets 491
         try:
             runner = None if owner is None else await self._runner(call, owner, target, account)
-        finally:
-            call.transferring = False
+        except BaseException:
+            call.transfer_failed()
+            raise
         if runner is None:
+            call.transfer_failed()
             incoming.respond(403, "No transfer dialplan")
             self._warn(call, f"REFER to {target.display} refused: no '{TRANSFER_DIALPLAN}' "
                              "dialplan")  # fmt: skip
             return
-        if call.a.ended or referrer.ended:
+        if call.transferee.ended or referrer.ended:
+            call.transfer_failed()
             incoming.respond(481)
             return
         notifier = ReferNotifier(referrer, enabled=target.subscribe)
         incoming.respond(202, headers=[] if target.subscribe else [("Refer-Sub", "false")])
         notifier.progress(100, "Trying")
-        call.transferring = True
         call.referred_by = target.referred_by or str(referrer.dialog.remote_uri)  # type: ignore[union-attr]
         call.progress_hook = notifier.progress
         attempt = TransferAttempt(call, refer_request(call, target), notifier, target)
@@ -207,19 +210,21 @@ class TransferService:
         owner = call.context.owner
         result = attempt.result
         if result is None:
-            status, reason = attempt.refusal or _best(attempt.failures, call.a.ended)
+            status, reason = attempt.refusal or _best(attempt.failures, call.transferee.ended)
             notifier.final(status, reason)
             call.transfer_failed()
             self._console(owner, f"transfer to {attempt.target.display} failed: {status} {reason}")
             return
         leg, plan, sdp = result
-        if call.a.ended:  # the transferee hung up as the new party answered
+        transferee, referrer = call.transferee, call.referrer
+        if transferee.ended or referrer is None:  # the transferee hung up as the new one answered
             leg.bye("caller hung up")
             notifier.final(487, "Request Terminated")
             call.transfer_failed()
             return
-        offer = continue_session(call.b_sdp, call.mangle(sdp, plan)) if sdp else None
-        response = await reinvite(call.a, offer) if offer else None
+        seen = call.sdp_seen_by(transferee)
+        offer = continue_session(seen, call.mangle(sdp, plan)) if sdp else None
+        response = await reinvite(transferee, offer) if offer else None
         if offer and not accepted(response):
             leg.bye("transfer failed")
             cdr = call.cdr_of(leg)
@@ -230,7 +235,7 @@ class TransferService:
             call.transfer_failed()
             return
         notifier.final(200, "OK")
-        call.rebridge(leg, plan, "transferred", sdp=offer)
+        call.swap(referrer, leg, "transferred", plan=plan, sdp=offer)
         self._console(owner, f"call {call.a.call_id} transferred to {attempt.target.display}")
 
     async def _timezone(self, owner: int) -> str:
