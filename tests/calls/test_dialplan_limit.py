@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipswitch.runtime.events import EventKind, Subscription
-from sipswitch.services.calls.call import DialOutcome, Expand
 from sipswitch.services.calls.dialplans import Execution
+from sipswitch.services.calls.model import DialOutcome, Expand
 from sipswitch.services.dialplan.sandbox import Direction
 from sipswitch.sip.message import Request
 from sipswitch.sip.parser import parse_request

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sipswitch.sdp.parser import parse_sdp
-from sipswitch.services.calls.call import Call
+from sipswitch.services.calls.nat import mangle_from
 from tests.support.sipclient import request_text
 
 from .conftest import SCENARIOS, CallLab, start_sipp, uas_args
@@ -37,14 +37,14 @@ PRIVATE_OFFER = (
 
 
 def test_private_sdp_from_a_public_source_is_rewritten() -> None:
-    fixed = parse_sdp(Call._mangle_from(PRIVATE_OFFER, "203.0.113.7"))
+    fixed = parse_sdp(mangle_from(PRIVATE_OFFER, "203.0.113.7"))
     assert fixed.connection is not None and fixed.connection.address == "203.0.113.7"
     assert fixed.media[0].port == 4000
 
 
 def test_private_sdp_from_a_private_source_is_left_alone() -> None:
-    assert Call._mangle_from(PRIVATE_OFFER, "192.168.1.20") == PRIVATE_OFFER
-    assert Call._mangle_from(b"not sdp", "203.0.113.7") == b"not sdp"
+    assert mangle_from(PRIVATE_OFFER, "192.168.1.20") == PRIVATE_OFFER
+    assert mangle_from(b"not sdp", "203.0.113.7") == b"not sdp"
 
 
 async def test_a_vanished_far_end_ends_the_call(lab: CallLab, tmp_path: Path) -> None:

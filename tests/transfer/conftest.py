@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sipswitch.services.calls.call import Call, PlannedLeg
+from sipswitch.services.calls.call import Call
 from sipswitch.services.calls.client_leg import Destination
+from sipswitch.services.calls.model import PlannedLeg
 from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.service import CallService, Reject, Route
 from sipswitch.services.calls.setup import leg_setup

@@ -4,76 +4,33 @@ sequence), the first answer bridged, in-dialog requests relayed, CDRs closed at 
 from __future__ import annotations
 
 import asyncio
-import enum
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from sipswitch.sdp import b2bua as sdp_b2bua
-from sipswitch.sdp.errors import SdpParseError
-from sipswitch.sdp.parser import parse_sdp
-from sipswitch.services.calls.cdr import CdrBuilder, CdrSink
-from sipswitch.services.calls.client_leg import ClientLeg, Destination, LegSetup
+from sipswitch.services.calls.cdr import CdrBuilder, placed_leg_cdr, server_leg_cdr
+from sipswitch.services.calls.client_leg import ClientLeg
 from sipswitch.services.calls.events import Answered, Ended, Failed, LegEvent, Ringing
+from sipswitch.services.calls.model import (
+    TRANSFERS_REFUSED,
+    CallContext,
+    DialOutcome,
+    Expand,
+    Leg,
+    PlannedLeg,
+)
+from sipswitch.services.calls.nat import mangle, mangle_from
 from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.builders import random_hex
 from sipswitch.sip.message import Request, Response, default_reason
-from sipswitch.sip.uri import SipUri
 from sipswitch.storage.cdrs import CallDetailRecord
 
 MAX_RING_SECONDS = 180.0
 #: when several legs fail, the status the caller hears: the most telling one (RFC 3261 §16.7
 #: favours 6xx, then the lowest class; busy and rejection beat "not found" and timeouts)
 _PREFERENCE = (600, 603, 604, 606, 486, 600, 403, 404, 484, 485, 488, 480, 408, 503, 500)
-
-
-class DialOutcome(enum.StrEnum):
-    """How one dial ended (the script facade maps these to SIPSorcery's names)."""
-
-    ANSWERED = "answered"
-    NO_ANSWER = "no-answer"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedLeg:
-    """One leg ready to dial: where, what to say, and its dial-string options."""
-
-    destination: Destination
-    setup: LegSetup
-    delay: float = 0.0
-    duration_limit: float | None = None
-    relay_183: bool = True
-    mangle_sdp: bool = True
-    transfer_mode: str = "n"
-
-
-Expand = Callable[[int], Awaitable[Sequence[PlannedLeg]]]
-#: one side of an answered call: a leg the switch answered or one it placed
-Leg = ServerLeg | ClientLeg
-#: REFER handling (the transfer service): the call, the REFER, and the leg it came from
-ReferHook = Callable[["Call", IncomingRequest, Leg], None]
-#: the answer to a REFER when no transfer service decides (RFC 3515 §2.4.2)
-TRANSFERS_REFUSED = "Transfers are not allowed on this call"
-
-
-@dataclass
-class CallContext:
-    """Who the call belongs to, for CDRs and limits."""
-
-    owner: int | None = None
-    execution_id: str | None = None
-    ring_timeout: float = 60.0
-    cdr_sink: CdrSink | None = None
-    registry: Callable[[ClientLeg], None] | None = None  # the service indexes placed legs
-    on_finished: Callable[[Call], None] | None = None
-    domain: str = ""  # the account domain the call was routed for ("local" targets)
-    on_refer: ReferHook | None = None
-    #: a side of the bridge changed hands (old, new): the service re-indexes the legs
-    on_swap: Callable[[Leg, Leg], None] | None = None
 
 
 @dataclass
@@ -100,7 +57,9 @@ class Call:
         #: the options of the placed leg that answered (``tr``, NAT fix-up, duration)
         self.b_plan: PlannedLeg | None = None
         self._events: asyncio.Queue[tuple[ClientLeg | None, LegEvent]] = asyncio.Queue()
-        self._cdrs: dict[int, CdrBuilder] = {id(caller): self._cdr_for_server(caller)}
+        self._cdrs: dict[int, CdrBuilder] = {
+            id(caller): server_leg_cdr(caller, self.plumbing, self.context)
+        }
         self._bind(caller)
         self._early_sent = False
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -224,7 +183,7 @@ class Call:
             leg = ClientLeg(self.plumbing, plan.destination, plan.setup, _ignore)
             leg.listener = functools.partial(self._queue_event, leg)
             plans[id(leg)] = plan
-            self._cdrs[id(leg)] = self._cdr_for_b(leg)
+            self._cdrs[id(leg)] = placed_leg_cdr(leg, self.plumbing, self.context, self.referred_by)
             group.pending.append(leg)
             if self.context.registry is not None:
                 self.context.registry(leg)
@@ -306,7 +265,7 @@ class Call:
     def _relay_ringing(self, event: Ringing, plan: PlannedLeg) -> None:
         if event.sdp and event.status == 183:
             if plan.relay_183:
-                self._provisional_a(183, event.reason, self._mangle(event.sdp, plan))
+                self._provisional_a(183, event.reason, mangle(event.sdp, plan))
                 self._early_sent = True
             return
         if not self._early_sent:
@@ -404,13 +363,13 @@ class Call:
         answered with ``answer`` (the other side's answer to ``offered``, the new caller's
         offer as the other side got it); ``old`` gets BYE and its CDR ends "replaced"."""
         new = ServerLeg(self.plumbing, incoming, _ignore)
-        cdr = self._cdr_for_server(new)
+        cdr = server_leg_cdr(new, self.plumbing, self.context)
         referred_by = incoming.request.get("Referred-By")
         if referred_by:
             cdr.referred(referred_by)
         kept = self.other(old)
         if answer and kept is self.b and self.b_plan is not None:
-            answer = self._mangle(answer, self.b_plan)
+            answer = mangle(answer, self.b_plan)
         new.answer(answer)
         cdr.answered(self.plumbing.clock.wall(), 200, "OK")
         if kept is not None:  # what the new caller got is the kept side's latest SDP
@@ -442,7 +401,7 @@ class Call:
         self.b, self.b_plan = b, plan
         self._bind(b)
         now = self.plumbing.clock.wall()
-        self.b_sdp = self._mangle(sdp, plan) if sdp else None
+        self.b_sdp = mangle(sdp, plan) if sdp else None
         caller.answer(self.b_sdp)
         self.a_cdr.answered(now, 200, "OK")
         self.a_cdr.bridged(self.bridge_id)
@@ -559,7 +518,7 @@ class Call:
         headers = [(n, v) for n, v in request.header_items() if n.lower() in _RELAYED]
         body = request.body
         if body and request.content_type == "application/sdp" and self.b_plan is not None:
-            body = self._mangle_from(body, incoming.source[0])
+            body = mangle_from(body, incoming.source[0])
         if body and request.content_type == "application/sdp":
             if origin is self.a:
                 self.a_sdp = body
@@ -586,79 +545,14 @@ class Call:
         to.request(request.method, body=body, headers=headers, callback=answered)
 
     # -- SDP ------------------------------------------------------------------------------------
-    def _mangle(self, sdp: bytes, plan: PlannedLeg) -> bytes:
-        if not plan.mangle_sdp:
-            return sdp
-        return self._mangle_from(sdp, plan.destination.peer[1])
-
-    @staticmethod
-    def _mangle_from(sdp: bytes, source_ip: str) -> bytes:
-        """Private addresses in SDP from a public source are rewritten to that source."""
-        if sdp_b2bua.is_private_address(source_ip):
-            return sdp
-        try:
-            parsed = parse_sdp(sdp)
-        except SdpParseError:
-            return sdp
-        fixed = sdp_b2bua.nat_fixup(parsed, source_ip)
-        return sdp if fixed is parsed else bytes(fixed)
-
     def mangle(self, sdp: bytes, plan: PlannedLeg) -> bytes:
         """The far end's SDP as the caller gets it (NAT fix-up per the leg's options)."""
-        return self._mangle(sdp, plan)
+        return mangle(sdp, plan)
 
     def emit(self, record: CallDetailRecord | None) -> None:
         self._emit(record)
 
     # -- CDRs -----------------------------------------------------------------------------------
-    def _cdr_for_server(self, leg: ServerLeg) -> CdrBuilder:
-        invite = leg.invite
-        uri = invite.uri
-        return CdrBuilder(
-            CallDetailRecord(
-                leg_id=random_hex(8),
-                owner=self.context.owner,
-                direction="in",
-                call_id=invite.call_id,
-                bridge_id=None,
-                execution_id=self.context.execution_id,
-                from_user=invite.from_.uri.user if invite.from_.uri.user else None,
-                from_name=invite.from_.display_name,
-                from_header=invite.get("From") or "",
-                dst_user=uri.user if isinstance(uri, SipUri) else None,
-                dst_host=uri.host if isinstance(uri, SipUri) else "",
-                dst_uri=invite.uri_text,
-                local_socket=_socket(self.plumbing.local_address(*leg.peer[:2])),
-                remote_socket=f"{leg.peer[0]}:{leg.peer[1]}:{leg.peer[2]}",
-                created=self.plumbing.clock.wall(),
-            )
-        )
-
-    def _cdr_for_b(self, leg: ClientLeg) -> CdrBuilder:
-        uri = leg.destination.uri
-        setup = leg.setup
-        peer = leg.peer
-        return CdrBuilder(
-            CallDetailRecord(
-                leg_id=random_hex(8),
-                owner=self.context.owner,
-                direction="out",
-                call_id=leg.call_id,
-                bridge_id=None,
-                execution_id=self.context.execution_id,
-                from_user=setup.from_address.uri.user,
-                from_name=setup.from_address.display_name,
-                from_header=str(setup.from_address.with_tag(leg.local_tag)),
-                dst_user=uri.user,
-                dst_host=uri.host,
-                dst_uri=str(uri),
-                local_socket=_socket(self.plumbing.local_address(peer[0], peer[1])),
-                remote_socket=f"{peer[0]}:{peer[1]}:{peer[2]}",
-                created=self.plumbing.clock.wall(),
-                referred_by=self.referred_by,
-            )
-        )
-
     def _close(self, leg: Leg, reason: str) -> None:
         cdr = self._cdrs.get(id(leg))
         if cdr is not None:
@@ -689,7 +583,3 @@ def _best(failures: list[tuple[int, str]]) -> tuple[int, str]:
             if failed == status:
                 return failed, reason
     return failures[-1]
-
-
-def _socket(address: tuple[str, int]) -> str:
-    return f"{address[0]}:{address[1]}"

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from sipswitch.sip.builders import random_hex
+from sipswitch.sip.uri import SipUri
 from sipswitch.storage.cdrs import CallDetailRecord
+
+if TYPE_CHECKING:  # the legs and the call's context are built on these records
+    from sipswitch.services.calls.client_leg import ClientLeg
+    from sipswitch.services.calls.model import CallContext
+    from sipswitch.services.calls.plumbing import Plumbing
+    from sipswitch.services.calls.server_leg import ServerLeg
 
 
 class CdrBuilder:
@@ -55,3 +64,61 @@ class CdrBuilder:
 
 
 CdrSink = Callable[[CallDetailRecord], None]
+
+
+def server_leg_cdr(leg: ServerLeg, plumbing: Plumbing, context: CallContext) -> CdrBuilder:
+    """The record of a leg the switch answered (direction ``in``)."""
+    invite = leg.invite
+    uri = invite.uri
+    return CdrBuilder(
+        CallDetailRecord(
+            leg_id=random_hex(8),
+            owner=context.owner,
+            direction="in",
+            call_id=invite.call_id,
+            bridge_id=None,
+            execution_id=context.execution_id,
+            from_user=invite.from_.uri.user if invite.from_.uri.user else None,
+            from_name=invite.from_.display_name,
+            from_header=invite.get("From") or "",
+            dst_user=uri.user if isinstance(uri, SipUri) else None,
+            dst_host=uri.host if isinstance(uri, SipUri) else "",
+            dst_uri=invite.uri_text,
+            local_socket=_socket(plumbing.local_address(*leg.peer[:2])),
+            remote_socket=f"{leg.peer[0]}:{leg.peer[1]}:{leg.peer[2]}",
+            created=plumbing.clock.wall(),
+        )
+    )
+
+
+def placed_leg_cdr(
+    leg: ClientLeg, plumbing: Plumbing, context: CallContext, referred_by: str | None
+) -> CdrBuilder:
+    """The record of a leg the switch placed (direction ``out``)."""
+    uri = leg.destination.uri
+    setup = leg.setup
+    peer = leg.peer
+    return CdrBuilder(
+        CallDetailRecord(
+            leg_id=random_hex(8),
+            owner=context.owner,
+            direction="out",
+            call_id=leg.call_id,
+            bridge_id=None,
+            execution_id=context.execution_id,
+            from_user=setup.from_address.uri.user,
+            from_name=setup.from_address.display_name,
+            from_header=str(setup.from_address.with_tag(leg.local_tag)),
+            dst_user=uri.user,
+            dst_host=uri.host,
+            dst_uri=str(uri),
+            local_socket=_socket(plumbing.local_address(peer[0], peer[1])),
+            remote_socket=f"{peer[0]}:{peer[1]}:{peer[2]}",
+            created=plumbing.clock.wall(),
+            referred_by=referred_by,
+        )
+    )
+
+
+def _socket(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}"

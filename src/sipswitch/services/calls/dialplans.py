@@ -13,7 +13,7 @@ import structlog
 
 from sipswitch.runtime.clock import Clock
 from sipswitch.runtime.events import ConsoleEvent, EventBus, EventKind
-from sipswitch.services.calls.call import DialOutcome, Expand
+from sipswitch.services.calls.model import DialOutcome, Expand
 from sipswitch.services.calls.planner import LegPlanner, Overrides
 from sipswitch.services.dialplan import (
     CallContext,

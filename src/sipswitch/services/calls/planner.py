@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from sipswitch.runtime.uac import UacError
-from sipswitch.services.calls.call import Expand, PlannedLeg
 from sipswitch.services.calls.client_leg import LOOP_HEADER, Destination, loop_token
+from sipswitch.services.calls.model import Expand, PlannedLeg
 from sipswitch.services.calls.setup import leg_setup
 from sipswitch.services.dialplan import DialPlan, LegSpec, LocalTarget, ProviderTarget, UriTarget
 from sipswitch.services.location.service import LocationService

@@ -16,7 +16,8 @@ from dataclasses import replace
 
 from sipswitch.sdp.errors import SdpParseError
 from sipswitch.sdp.parser import parse_sdp
-from sipswitch.services.calls.call import Call, Leg
+from sipswitch.services.calls.call import Call
+from sipswitch.services.calls.model import Leg
 from sipswitch.services.calls.server_leg import SDP, ServerLeg
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.errors import SipParseError

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from sipswitch.services.calls.call import Call, CallContext, Leg, PlannedLeg, ReferHook
+from sipswitch.services.calls.call import Call
 from sipswitch.services.calls.cdr import CdrSink
 from sipswitch.services.calls.client_leg import ClientLeg
+from sipswitch.services.calls.model import CallContext, Leg, PlannedLeg, ReferHook
 from sipswitch.services.calls.plumbing import Plumbing
 from sipswitch.services.calls.replaces import ReplaceRefused, check, replaces_of, take_over
 from sipswitch.services.calls.server_leg import ServerLeg

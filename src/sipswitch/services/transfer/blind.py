@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sipswitch.services.calls.call import Call, DialOutcome, Expand, PlannedLeg
+from sipswitch.services.calls.call import Call
 from sipswitch.services.calls.client_leg import ClientLeg
+from sipswitch.services.calls.model import DialOutcome, Expand, PlannedLeg
 from sipswitch.services.transfer.notifier import ReferNotifier
 from sipswitch.services.transfer.policy import ReferTarget
 from sipswitch.sip.address import Address

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import structlog
 
 from sipswitch.runtime.clock import Clock
-from sipswitch.services.calls.call import Call, Expand
+from sipswitch.services.calls.call import Call
 from sipswitch.services.calls.client_leg import ClientLeg
+from sipswitch.services.calls.model import Expand
 from sipswitch.services.calls.planner import LegPlanner
 from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.dialplan import CallContext, DialStringError, expand_dial_string
