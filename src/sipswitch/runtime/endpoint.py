@@ -105,10 +105,8 @@ class SipEndpoint:
                 self.metrics.connection_closed(event.flow.transport)
 
     # -- input from the transaction user ------------------------------------------------------
-    def send_response(
-        self, response: Response, tx: ServerKey | None = None, *, forget: bool = False
-    ) -> None:
-        self.layer.send_response(response, self.clock.now(), tx=tx, forget=forget)
+    def send_response(self, response: Response, tx: ServerKey | None = None) -> None:
+        self.layer.send_response(response, self.clock.now(), tx=tx)
         self.pump()
 
     def send_request(self, request: Request, destination: Peer, transport: str) -> ClientKey:

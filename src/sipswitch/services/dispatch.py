@@ -70,10 +70,7 @@ class IncomingRequest:
         headers: Iterable[tuple[str, str]] = (),
         body: bytes = b"",
         copy_record_route: bool = False,
-        stateless: bool = False,
     ) -> None:
-        """Answer; ``stateless`` (non-INVITE final answers only) ends the server transaction
-        at once (RFC 3261 §8.2.7), as for challenges."""
         response = make_response(
             self.request,
             status,
@@ -85,7 +82,7 @@ class IncomingRequest:
         )
         if status >= 200:
             self.answered = True
-        self.endpoint.send_response(response, self.tx, forget=stateless)
+        self.endpoint.send_response(response, self.tx)
 
 
 RequestService = Callable[[IncomingRequest], None]

@@ -127,28 +127,6 @@ def test_non_invite_with_cancel_end_to_end() -> None:
     assert not net.a and not net.b
 
 
-def test_a_forgotten_non_invite_answers_each_retransmission_anew() -> None:
-    """``forget`` (a stateless UAS, §8.2.7): the 401 leaves no transaction behind, so a
-    retransmitted REGISTER reaches the TU again and gets a fresh answer."""
-    layer = TransactionLayer(TimerConfig(trying=None))
-    register = request("REGISTER", branch="z9hG4bKreg1", call_id="r1")
-    layer.receive(register, UAC, "UDP", 0.0)
-    (got,) = layer.pop_events()
-    assert isinstance(got, RequestReceived)
-    layer.send_response(make_response(got.request, 401), 0.0, tx=got.server_tx, forget=True)
-    assert len(layer) == 0 and layer.pop_outbound()
-    assert [type(e) for e in layer.pop_events()] == [TransactionTerminated]
-    layer.receive(request("REGISTER", branch="z9hG4bKreg1", call_id="r1"), UAC, "UDP", 0.5)
-    (again,) = layer.pop_events()
-    assert isinstance(again, RequestReceived)  # not absorbed: answered anew
-    # an INVITE transaction is never forgotten (its ACK and retransmissions need it)
-    invite = request("INVITE", branch="z9hG4bKinv1", call_id="i1")
-    layer.receive(invite, UAC, "UDP", 0.0)
-    (inv,) = [e for e in layer.pop_events() if isinstance(e, RequestReceived)]
-    layer.send_response(make_response(inv.request, 486, to_tag="t"), 0.0, forget=True)
-    assert layer.transaction(inv.server_tx) is not None
-
-
 def test_receive_bytes_answers_bad_requests_statelessly() -> None:
     layer = TransactionLayer()
     good = request("OPTIONS")

@@ -198,10 +198,7 @@ class Registrar:
         self, incoming: IncomingRequest, realm: str, now: float, *, stale: bool = False,
         count: bool = True,
     ) -> None:  # fmt: skip
-        # stateless (§8.2.7): a challenge needs no Timer J, and half of all REGISTERs get one
-        incoming.respond(
-            401, headers=self.challenge_headers(incoming, realm, now, stale=stale), stateless=True
-        )
+        incoming.respond(401, headers=self.challenge_headers(incoming, realm, now, stale=stale))
 
     def authenticate_request(
         self, incoming: IncomingRequest, account: AccountAuth, *, proxy: bool = False

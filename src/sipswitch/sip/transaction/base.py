@@ -168,12 +168,6 @@ class Transaction(Generic[K]):
         if self.timers.pop(timer, None) is not None:
             self.ctx.disarm()
 
-    def forget(self) -> None:
-        """End now, whatever the state (a stateless UAS, RFC 3261 §8.2.7)."""
-        if self.state is not State.TERMINATED:
-            self.state = State.TERMINATED
-            self._terminate()
-
     def _terminate(self) -> None:
         for _ in self.timers:
             self.ctx.disarm()

@@ -249,21 +249,13 @@ class TransactionLayer:
         return key
 
     def send_response(
-        self,
-        response: Response,
-        now: float,
-        *,
-        tx: ServerKey | None = None,
-        forget: bool = False,
+        self, response: Response, now: float, *, tx: ServerKey | None = None
     ) -> ServerKey | None:
         """Send the TU's response through its server transaction; returns its key, or None
         when that transaction no longer exists (the response is dropped).
 
         The transaction is found from the response's Via and CSeq; pass ``tx`` (the key from
-        :class:`RequestReceived`) to skip that, as RFC 2543 transactions require. ``forget``
-        with a final response to a non-INVITE request answers as a stateless UAS (§8.2.7): the
-        transaction ends at once instead of waiting out Timer J, and a retransmission of the
-        request is answered anew (for challenges: a 401 holds nothing worth remembering).
+        :class:`RequestReceived`) to skip that, as RFC 2543 transactions require.
         """
         if tx is None:
             via = response.top_via
@@ -272,8 +264,6 @@ class TransactionLayer:
         if server is None:
             return None
         server.respond(response, now)
-        if forget and response.status >= 200 and tx.method not in ("INVITE", "ACK"):
-            server.forget()
         return tx
 
     def send_stateless(
