@@ -19,6 +19,7 @@ from typing import Any
 from sipswitch import __version__
 from sipswitch.config import Settings, Transport
 from sipswitch.runtime.clock import Clock, SystemClock
+from sipswitch.runtime.collector import freeze_startup
 from sipswitch.runtime.endpoint import SipEndpoint
 from sipswitch.runtime.events import EventBus
 from sipswitch.runtime.logging import configure_logging, get_logger
@@ -265,6 +266,7 @@ class Application:
     async def run(self, *, drain_seconds: float = 10.0) -> int:
         """Serve until a signal; returns the process exit code."""
         await self.start()
+        freeze_startup()  # what start() loaded lives as long as the process
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal)

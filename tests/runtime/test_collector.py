@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from sipswitch.runtime.collector import tune_collector
+from sipswitch.runtime.collector import freeze_startup, tune_collector
 
 
 def test_tune_raises_the_young_threshold_and_never_lowers_it() -> None:
@@ -17,3 +17,11 @@ def test_tune_raises_the_young_threshold_and_never_lowers_it() -> None:
         assert gc.get_threshold() == (5_000, 10, 10)
     finally:
         gc.set_threshold(*saved)
+
+
+def test_freeze_startup_moves_the_living_to_the_permanent_generation() -> None:
+    try:
+        freeze_startup()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
