@@ -87,6 +87,9 @@ def split_top(text: str, sep: str) -> list[str]:
 
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value into its elements, dropping empty ones (§7.3.1)."""
+    if "," not in value:  # one element (the common case): nothing to split
+        single = value.strip()
+        return [single] if single else []
     return [part.strip() for part in split_top(value, ",") if part.strip()]
 
 

@@ -202,9 +202,10 @@ class TransportManager:
         endpoint.send(data, addr, to)
 
     def _udp_for(self, host: str) -> UdpEndpoint | None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        """The first UDP listener of ``host``'s address family."""
+        v6 = ":" in host
         for endpoint in self._udp:
-            if endpoint.family == family:
+            if endpoint.v6 is v6:
                 return endpoint
         return None
 

@@ -52,6 +52,7 @@ class UdpEndpoint:
         "closed",
         "local",
         "spec",
+        "v6",
     )
 
     def __init__(  # noqa: PLR0917
@@ -72,6 +73,7 @@ class UdpEndpoint:
         self.local: tuple[str, int] = (bound[0], bound[1])
         self.spec = ListenerSpec(spec.transport, spec.host, self.local[1])
         self._family = int(sock.family)
+        self.v6 = self._family == socket.AF_INET6
         self._flows: dict[object, Flow] = {}
         self._queue: collections.deque[tuple[bytes, tuple[str, int], Flow | Target]] = (
             collections.deque()

@@ -213,7 +213,9 @@ class Call:
         while group.pending or group.delayed:
             timeout = deadline - self.plumbing.clock.now()
             try:
-                leg, event = await asyncio.wait_for(self._events.get(), max(timeout, 0))
+                # a timeout scope, not wait_for: no task wrapped around each wait
+                async with asyncio.timeout(max(timeout, 0)):
+                    leg, event = await self._events.get()
             except TimeoutError:
                 self._give_up(group)
                 failures.append((480, "No Answer"))
