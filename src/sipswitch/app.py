@@ -22,6 +22,7 @@ from sipswitch.runtime.clock import Clock, SystemClock
 from sipswitch.runtime.collector import freeze_startup
 from sipswitch.runtime.endpoint import SipEndpoint
 from sipswitch.runtime.events import EventBus
+from sipswitch.runtime.load import LoadMonitor
 from sipswitch.runtime.logging import configure_logging, get_logger
 from sipswitch.runtime.metrics import Metrics, Sampled
 from sipswitch.runtime.uac import UacClient
@@ -82,11 +83,13 @@ class Application:
         self.domains = DomainDirectory(
             settings.service.domain, [listener.host for listener in settings.sip.listeners]
         )
+        self.load = LoadMonitor(settings.sip.overload_lag_ms / 1000, self.clock.now)
         self.dispatcher = Dispatcher(
             self.endpoint,
             is_local_domain=self.domains.is_local,
             user_agent=f"sipswitch/{__version__}",
             loop_marker=f"-sw{secrets.token_hex(3)}-",
+            load=self.load,
         )
         self.transports = TransportManager(
             self.endpoint.datagram,
@@ -168,6 +171,8 @@ class Application:
         self.admin: AdminApi | None = None  # made at start (its token is written then)
         self.endpoint.owner_of = self._owner_of
         self.metrics.sample(Sampled.ACTIVE_CALLS, lambda: len(self.calls.calls))
+        self.metrics.sample(Sampled.LOOP_LAG, lambda: self.load.lag)
+        self.metrics.sample(Sampled.OVERLOAD_SHED, lambda: self.load.shed)
         self.metrics.sample(Sampled.ACTIVE_TRANSACTIONS, lambda: len(self.layer))
         self.http: RunningServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -218,6 +223,7 @@ class Application:
             )
             self._spawn(self._refresh_loop(), "refresh")
             self._spawn(self.cdrs.run(), "cdr-writer")
+            self._spawn(self.load.run(), "load-monitor")
             self.providers.start()
         except BaseException:
             await self.close()

@@ -149,10 +149,14 @@ class ServiceSettings:
 
 @dataclass(frozen=True, slots=True)
 class SipSettings:
+    """Listeners; ``overload_lag_ms``: new INVITEs and REGISTERs get 503 + Retry-After while
+    the event loop lags more than this (0: never), so an overload cannot collapse throughput."""
+
     listeners: tuple[Listener, ...] = (
         Listener(Transport.UDP, "0.0.0.0", 5060),
         Listener(Transport.TCP, "0.0.0.0", 5060),
     )
+    overload_lag_ms: int = field(default=250, metadata=_meta(0, 60_000))
 
 
 @dataclass(frozen=True, slots=True)

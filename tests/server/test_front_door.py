@@ -115,6 +115,45 @@ async def test_draining_refuses_new_sessions_but_answers_options(switch: Running
     client.close()
 
 
+async def test_overloaded_switch_refuses_new_work_and_finishes_the_rest(
+    switch: RunningSwitch,
+) -> None:
+    load = switch.app.load
+    load.threshold = 0.0  # the sampler leaves the flag alone: the test sets it
+    load.overloaded = True
+    held: list[object] = []
+    switch.app.dispatcher.register("INVITE", held.append)
+    client = await switch.udp()
+
+    client.send(request_text("INVITE", "sip:demo@127.0.0.1", via_port=client.port))
+    refused = await client.final()
+    assert (refused.status, refused.reason) == (503, "Overloaded")
+    assert refused.get("Retry-After") == "2"
+    client.send(request_text("REGISTER", "sip:127.0.0.1", via_port=client.port))
+    assert (await client.final()).status == 503
+    assert load.shed == 2 and not held
+
+    # an authenticated REGISTER (its challenge already spent) and OPTIONS go on
+    credentials = (
+        'Authorization: Digest username="x", realm="r", nonce="n", uri="sip:r", response="0"'
+    )
+    client.send(
+        request_text("REGISTER", "sip:127.0.0.1", via_port=client.port, headers=(credentials,))
+    )
+    assert (await client.final()).status != 503
+    client.send(request_text("OPTIONS", "sip:demo@127.0.0.1", via_port=client.port))
+    assert (await client.final()).status == 200
+
+    load.overloaded = False
+    client.send(request_text("INVITE", "sip:demo@127.0.0.1", via_port=client.port))
+    for _ in range(50):
+        if held:
+            break
+        await asyncio.sleep(0.01)
+    assert held, "with the load gone, the INVITE reaches its service"
+    client.close()
+
+
 # RFC 4475 over a real socket: what the switch sends back (None: nothing at all)
 EXPECTED = {
     "intmeth": 501, "esc02": 501, "lwsdisp": 200, "semiuri": 200, "transports": 200,

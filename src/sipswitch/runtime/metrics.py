@@ -33,6 +33,8 @@ class Sampled(enum.StrEnum):
     BINDINGS = "bindings"
     ACTIVE_CALLS = "active_calls"
     DATABASE_UP = "database_up"
+    LOOP_LAG = "loop_lag"
+    OVERLOAD_SHED = "overload_shed"
 
 
 def _method(method: str) -> str:
@@ -97,7 +99,17 @@ class Metrics:
         self._database_up = Gauge(
             "database_up", "1 if the database answers, else 0", namespace=ns, registry=r
         )
+        self._loop_lag = Gauge(
+            "event_loop_lag_seconds", "How late the event loop's sampling timer fired",
+            namespace=ns, registry=r,
+        )  # fmt: skip
+        self._overload_shed = Gauge(
+            "overload_shed", "New INVITE/REGISTER/SUBSCRIBE answered 503 for overload since start",
+            namespace=ns, registry=r,
+        )  # fmt: skip
         self._sampled = {
+            Sampled.LOOP_LAG: self._loop_lag,
+            Sampled.OVERLOAD_SHED: self._overload_shed,
             Sampled.ACTIVE_TRANSACTIONS: self._active_transactions,
             Sampled.BINDINGS: self._bindings,
             Sampled.ACTIVE_CALLS: self._active_calls,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from sipswitch.runtime.endpoint import SipEndpoint
+from sipswitch.runtime.load import LoadMonitor
 from sipswitch.sip.builders import make_response, new_tag
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.message import Request
@@ -89,6 +90,20 @@ RequestService = Callable[[IncomingRequest], None]
 EventService = Callable[[Event], None]
 
 
+#: seconds a peer refused for overload waits before trying again (RFC 3261 §21.5.4)
+OVERLOAD_RETRY_AFTER = "2"
+
+
+def _new_work(request: Request) -> bool:
+    """What an overloaded switch refuses: new calls and subscriptions, and the first REGISTER
+    of a registration (before the challenge is spent on it). Requests inside dialogs, ACK,
+    CANCEL, BYE and authenticated REGISTERs go on: they finish work already accepted."""
+    method = request.method
+    if method == "REGISTER":
+        return request.get("Authorization") is None
+    return method in ("INVITE", "SUBSCRIBE") and request.to.tag is None
+
+
 class Dispatcher:
     """Routes transaction events to services; owns the request checks common to all."""
 
@@ -99,8 +114,10 @@ class Dispatcher:
         is_local_domain: Callable[[str], bool],
         user_agent: str = "sipswitch",
         loop_marker: str = "",
+        load: LoadMonitor | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.load = load
         self.is_local_domain = is_local_domain
         self.user_agent = user_agent
         self.loop_marker = loop_marker
@@ -186,6 +203,11 @@ class Dispatcher:
             return
         if self.draining and method in ("INVITE", "REGISTER", "SUBSCRIBE"):
             incoming.respond(503, "Shutting down", headers=[("Retry-After", str(self.retry_after))])
+            return
+        load = self.load
+        if load is not None and load.overloaded and _new_work(request):
+            load.shed += 1
+            incoming.respond(503, "Overloaded", headers=[("Retry-After", OVERLOAD_RETRY_AFTER)])
             return
         verdict = self._check(incoming)
         if verdict is not None:
