@@ -20,6 +20,10 @@ from sipswitch.sip.uri import AbsoluteUri, SipUri
 
 #: Default cap on one message (headers + body); Kamailio's default is 16 KB per datagram.
 MAX_MESSAGE_SIZE = 65535
+#: header names as written -> (lookup key, name): every message repeats the same dozen, so
+#: they are checked, lowered and stored once (bounded: peers choose the names)
+_NAMES: dict[str, tuple[str, str]] = {}
+_MAX_NAMES = 2048
 _FOLD = re.compile(r"\r?\n[ \t]+")
 #: headers that may appear once (Content-Length duplicates are judged by value when framing)
 _SINGLETONS = ("call-id", "cseq", "from", "to", "max-forwards")
@@ -60,19 +64,17 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request |
     lines = head.split("\r\n") if "\r\n" in head else head.split("\n")
     first = lines[0]
     headers: list[tuple[str, str, str]] = []
-    compact = COMPACT
+    known = _NAMES
     for line in lines[1:]:
-        name, colon, value = line.partition(":")
+        raw, colon, value = line.partition(":")
         if not colon:
             if not line.strip():
                 continue
             raise SipParseError("Malformed header line")
-        name = name.rstrip(" \t")
-        key = name.lower()
-        if len(key) == 1:
-            key = compact.get(key, key)
-        elif not name or not TOKEN_CHARS.issuperset(name):
-            raise SipParseError("Malformed header name")
+        found = known.get(raw)
+        if found is None:
+            found = _header_name(raw)
+        key, name = found
         headers.append((key, name, value.strip(" \t")))
     try:
         message = _start(first)
@@ -189,6 +191,19 @@ def _validate_common(message: Message) -> None:
         if exc.message is None:
             exc.message = message
         raise
+
+
+def _header_name(raw: str) -> tuple[str, str]:
+    """(lookup key, name) of a header name as written, checked (remembered when there is room)."""
+    name = raw.rstrip(" \t")
+    key = name.lower()
+    if len(key) == 1:
+        key = COMPACT.get(key, key)
+    elif not name or not TOKEN_CHARS.issuperset(name):
+        raise SipParseError("Malformed header name")
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[raw] = (key, name)
+    return key, name
 
 
 def parse_request(data: bytes) -> Request:
