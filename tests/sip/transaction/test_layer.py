@@ -239,3 +239,23 @@ def test_random_bytes_never_raise(data: bytes) -> None:
     layer = TransactionLayer()
     layer.receive_bytes(data, UAC, "UDP", 0.0)
     layer.receive_bytes(b"INVITE sip:a@b SIP/2.0\r\n" + data, UAC, "UDP", 0.0)
+
+
+def test_a_completed_non_invite_keeps_only_what_matching_reads() -> None:
+    """Timer J holds the transaction 32 s: its request shrinks to the matching fields, and a
+    retransmission still gets the same final response."""
+    layer = TransactionLayer(TimerConfig(trying=None))
+    register = request("REGISTER", branch="z9hG4bKslim", call_id="slim")
+    register.add("Authorization", 'Digest username="a", response="0"')
+    layer.receive(register, UAC, "UDP", 0.0)
+    (got,) = layer.pop_events()
+    assert isinstance(got, RequestReceived)
+    layer.send_response(make_response(got.request, 200, to_tag="t"), 0.0, tx=got.server_tx)
+    (first,) = layer.pop_outbound()
+    tx = layer.transaction(got.server_tx)
+    assert tx is not None
+    assert {key for key, _, _ in tx.request.headers} <= {"via", "from", "to", "call-id", "cseq"}
+    layer.receive(request("REGISTER", branch="z9hG4bKslim", call_id="slim"), UAC, "UDP", 1.0)
+    assert not layer.pop_events()
+    (again,) = layer.pop_outbound()
+    assert again.data == first.data

@@ -75,8 +75,9 @@ class ServerTransaction(Transaction[ServerKey]):
                 self._send(message)
                 if self.machine is NON_INVITE_SERVER and self.state is State.COMPLETED:
                     # kept only to absorb retransmissions for Timer J (up to 32 s): hold the
-                    # text, not the parsed views, so live transactions cost the collector less
-                    self.request.drop_views()
+                    # fields matching needs, not the whole request and its parsed views, so live
+                    # transactions cost less memory and less of the collector's time
+                    self.request = _slim(self.request)
         elif action is Action.PASS_UP:
             if isinstance(message, Request) and not self.silent:
                 self.ctx.emit(RequestReceived(message, self.key, self.source, self.transport))
@@ -90,3 +91,14 @@ class ServerTransaction(Transaction[ServerKey]):
             if stamp is not None:  # §8.2.6.1
                 trying.add("Timestamp", stamp)
             self._send(trying)
+
+
+#: what a completed non-INVITE transaction still reads of its request (§17.2.3 matching)
+_KEPT = frozenset({"via", "from", "to", "call-id", "cseq"})
+
+
+def _slim(request: Request) -> Request:
+    """The request with only the fields matching reads (shared, not copied)."""
+    slim = Request(request.method, request.uri_text, version=request.version)
+    slim.headers = [h for h in request.headers if h[0] in _KEPT]
+    return slim
