@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
+from sipswitch.sip.address import parse_address
 from sipswitch.sip.builders import new_branch, new_call_id, new_tag
 from sipswitch.sip.digest import DigestClient
 from sipswitch.sip.message import Request, Response
@@ -227,3 +229,53 @@ async def test_caller_phone_without_allow_refer_follows_tr(
     assert len(await owned.switch.app.store.cdrs.list(ADMIN)) == 2  # nothing was dialled
     assert all(r.referred_by is None for r in rows)
     assert not [r for r in phone.seen if r.method == "NOTIFY"]
+
+
+async def test_caller_phone_joins_its_two_calls(
+    owned: Owned,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The desk phone's attended transfer: 101 calls the far end, then (another line) the
+    target, then REFERs the first call with Replaces naming the second: the switch joins the
+    far end and the target (RFC 5589 §7) and both of the phone's calls end "transferred"."""
+    await owned.allow_refer("101")
+    far = await start_sipp(tmp_path, "far", "-sf", scenario("far_reinvited_hangs_up.xml"),
+                           "-d", "500", ip=TARGET_IP)  # fmt: skip
+    target = await start_sipp(tmp_path, "target", "-sf", scenario("target_reinvited_far.xml"),
+                              ip=TARGET_IP)  # fmt: skip
+    rules = (
+        '[{"direction": "out", "pattern_type": "exact", "pattern": "2000", "command": '
+        f'{{"type": "dial", "dial_string": "far@{TARGET_IP}:{far.port}"}}}}, '
+        '{"direction": "out", "pattern_type": "exact", "pattern": "3000", "command": '
+        f'{{"type": "dial", "dial_string": "target@{TARGET_IP}:{target.port}"}}}}]'
+    )
+    store = owned.switch.app.store
+    await store.dialplans.create(ADMIN, owned.owner, "out101", "rules", rules)
+    for record in await store.accounts.list(ADMIN):
+        if record.username == "101":
+            await store.accounts.update(ADMIN, record.id, out_dialplan="out101")
+    await owned.switch.app.registration.accounts.reload()
+
+    line1 = CallerPhone(await owned.switch.udp())
+    await line1.call("2000")
+    line2 = CallerPhone(await owned.switch.udp())
+    await line2.call("3000")
+    switch_tag = parse_address(line2.to).tag
+    replaces = quote(f"{line2.call_id};to-tag={switch_tag};from-tag={line2.tag}", safe="")
+    accepted = await line1.refer(f"sip:3000@{DOMAIN}?Replaces={replaces}")
+    assert accepted.status == 202, accepted.to_bytes()
+    notifies = await line1.notifies_until_terminated()
+    assert notifies[-1].body.startswith(b"SIP/2.0 200")
+    bye1 = await line1.request("BYE")
+    line1.answer(bye1, 200)
+    bye2 = await line2.request("BYE")
+    line2.answer(bye2, 200)
+    assert "transferred" in (bye1.get("Reason") or "")
+    for sipp in (far, target):
+        await sipp.wait()  # each saw the other's media; the far end hung up on the target
+    rows = await owned.cdrs(4)
+    ins = [r for r in rows if r.direction == "in"]
+    outs = {r.dst_user: r for r in rows if r.direction == "out"}
+    assert len(ins) == 2 and all(r.hungup_reason == "transferred" for r in ins)
+    assert outs["far"].bridge_id == outs["target"].bridge_id is not None
+    assert {r.hungup_reason for r in outs.values()} == {"remote end hung up"}

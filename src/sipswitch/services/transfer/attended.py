@@ -5,7 +5,9 @@ transferee) and the one the Replaces names (the consultation). The switch joins 
 to the consultation's far end: re-INVITE the transferee with the far end's SDP (offer), then
 the far end with the transferee's answer (offer); the two replaced legs get BYE, the referrer
 the final NOTIFY. Supported when the replaced dialog is the consultation's answered side (its
-far end is a leg we placed); otherwise the REFER is refused.
+far end is a leg we placed); otherwise the REFER is refused. The referrer may be either side
+of its call: the far end with ``tr=c``, or one of our accounts' phones with ``allow_refer``
+(a desk phone that placed both calls joins their far ends).
 """
 
 from __future__ import annotations
@@ -57,15 +59,18 @@ async def join(
     if joined.replaced is not other.a or not isinstance(far, ClientLeg) or other.b_plan is None:
         incoming.respond(403, "Only the consultation's answering side can be replaced")
         return
-    if referrer is not call.b:
-        incoming.respond(403, "Only the answering party may join calls")
+    if call.other(referrer) is None:
+        incoming.respond(403, "The call is not bridged")
         return
+    call.referrer = referrer
+    transferee = call.transferee  # the side that did not REFER: the caller's or the far end
+    seen = call.sdp_seen_by(transferee)
     notifier = ReferNotifier(referrer, enabled=target.subscribe)
     incoming.respond(202, headers=[] if target.subscribe else [("Refer-Sub", "false")])
     notifier.progress(100, "Trying")
     call.transferring = True
-    offer = continue_session(call.b_sdp, other.b_sdp) if other.b_sdp else None
-    first = await reinvite(call.a, offer)  # the transferee: the far end's media
+    offer = continue_session(seen, other.b_sdp) if other.b_sdp else None
+    first = await reinvite(transferee, offer)  # the transferee: the far end's media
     if not accepted(first) or first is None:
         notifier.final(first.status if first is not None else 408, "Transferee refused")
         call.transfer_failed()
@@ -73,8 +78,8 @@ async def join(
     mine = continue_session(other.a_sdp, first.body) if first.body else None
     second = await reinvite(far, mine)  # the far end: the transferee's media
     if not accepted(second):
-        back = continue_session(offer, call.b_sdp) if offer and call.b_sdp else call.b_sdp
-        await reinvite(call.a, back)  # put the transferee back on the referrer
+        back = continue_session(offer, seen) if offer and seen else seen
+        await reinvite(transferee, back)  # put the transferee back on the referrer
         notifier.final(second.status if second is not None else 408, "Target refused")
         call.transfer_failed()
         return
