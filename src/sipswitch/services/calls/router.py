@@ -113,17 +113,21 @@ class CallRouter:
             return await self._dialplan(
                 account, account.out_dialplan, Direction.OUT, uri.user or ""
             )
-        context = _context(request, uri.user or "")
         try:
-            plan = expand_dial_string(
-                DEFAULT_OUT_DIAL_STRING,
-                context,
-                providers=await self.planner.provider_names(account.owner_id),
-                is_local_domain=self.domains.is_local,
-            )
+            plan = await self.default_out_plan(account, request, uri.user or "")
         except DialStringError as exc:
             return Reject(500, f"Dial plan error: {exc}")
         return self._route(incoming, plan, account.owner_id, account.domain)
+
+    async def default_out_plan(self, account: AccountAuth, request: Request, dst: str) -> DialPlan:
+        """What ``account`` dials without an out dialplan: ``${dst}@local``, only our own
+        accounts (raises :class:`DialStringError`)."""
+        return expand_dial_string(
+            DEFAULT_OUT_DIAL_STRING,
+            _context(request, dst),
+            providers=await self.planner.provider_names(account.owner_id),
+            is_local_domain=self.domains.is_local,
+        )
 
     # -- In -------------------------------------------------------------------------------------
     async def _incoming(self, incoming: IncomingRequest, uri: SipUri) -> Route | Driven | Reject:

@@ -6,7 +6,7 @@ INVITE came from X (its From) with X's digest credentials, i.e. the call went Ou
 phone. Such a REFER is digest-challenged against X
 (407, RFC 3261 §22.3; the nonce is bound to the phone's address) and, once authenticated,
 carried out by the switch with X's privileges: the owner's ``transfer`` dialplan, else X's out
-dialplan, else ``${dst}@local``.
+dialplan, else what X dials without one (``${dst}@local``).
 """
 
 from __future__ import annotations
@@ -15,36 +15,27 @@ from dataclasses import dataclass
 
 import structlog
 
-from sipswitch.runtime.clock import Clock
 from sipswitch.services.calls.call import Call
 from sipswitch.services.calls.client_leg import ClientLeg
 from sipswitch.services.calls.model import Expand
-from sipswitch.services.calls.planner import LegPlanner
+from sipswitch.services.calls.router import CallRouter
 from sipswitch.services.calls.server_leg import ServerLeg
-from sipswitch.services.dialplan import CallContext, DialStringError, expand_dial_string
+from sipswitch.services.dialplan import DialStringError
 from sipswitch.services.dispatch import IncomingRequest
-from sipswitch.services.domains import DomainDirectory
-from sipswitch.services.registrar.accounts import AccountAuth, AccountDirectory
-from sipswitch.services.registrar.service import Registrar
+from sipswitch.services.registrar.accounts import AccountAuth
 from sipswitch.sip.errors import SipParseError
 from sipswitch.sip.message import Request
 from sipswitch.sip.uri import SipUri, parse_sip_uri
 
 log = structlog.get_logger("sipswitch.transfer")
 
-#: what an account's phone may dial by transfer when its owner has no dialplan for it
-DEFAULT_DIAL_STRING = "${dst}@local"
-
 
 @dataclass
 class OwnPhones:
-    """Recognises our accounts' phones on a call and authenticates their REFERs."""
+    """Recognises our accounts' phones on a call and authenticates their REFERs, with the
+    call router's accounts, locations, digest and default routing."""
 
-    accounts: AccountDirectory
-    planner: LegPlanner
-    registrar: Registrar
-    domains: DomainDirectory
-    clock: Clock
+    router: CallRouter
 
     # -- whose phone is it? -------------------------------------------------------------------
     def account_of(self, call: Call, origin: ServerLeg | ClientLeg) -> AccountAuth | None:
@@ -70,20 +61,21 @@ class OwnPhones:
             return None
         if not isinstance(caller, SipUri) or not caller.user or credentials is None:
             return None
-        if credentials.username != caller.user or not self.domains.is_local(caller.host):
+        if credentials.username != caller.user or not self.router.domains.is_local(caller.host):
             return None
-        domain = self.accounts.domain(caller.host)
-        for account in self.accounts.allowing_refer():
+        accounts = self.router.accounts
+        domain = accounts.domain(caller.host)
+        for account in accounts.allowing_refer():
             if account.usable and (account.username, account.domain) == (caller.user, domain):
                 return account
         return None
 
     def _callee_account(self, leg: ClientLeg) -> AccountAuth | None:
         destination = leg.destination
-        for account in self.accounts.allowing_refer():
+        for account in self.router.accounts.allowing_refer():
             if not account.usable:
                 continue
-            for binding in self.planner.location.lookup(account.aor):
+            for binding in self.router.planner.location.lookup(account.aor):
                 peer = (binding.transport, binding.source_ip, binding.source_port)
                 if peer != destination.peer:
                     continue
@@ -97,48 +89,25 @@ class OwnPhones:
     # -- is it really that phone? ---------------------------------------------------------------
     def authenticated(self, incoming: IncomingRequest, account: AccountAuth) -> bool:
         """Digest against ``account`` (RFC 3261 §22); answers 407 itself when not (yet)."""
-        return self.registrar.authenticate_request(incoming, account, proxy=True)
+        return self.router.registrar.authenticate_request(incoming, account, proxy=True)
 
     # -- with the account's privileges ----------------------------------------------------------
     async def default_plan(
         self, account: AccountAuth, invite: Request, dst: str
     ) -> tuple[int, Expand] | None:
-        """``${dst}@local`` for ``account`` (what its phone could call itself without an out
-        dialplan: only our own accounts)."""
-        caller = invite.from_
-        uri = caller.uri
-        user = uri.user if isinstance(uri, SipUri) and uri.user else ""
-        aor = f"{user}@{uri.host}" if isinstance(uri, SipUri) else ""
-        context = CallContext(
-            dst=dst, from_name=caller.display_name or "", from_uri_user=user, from_aor=aor
-        )
+        """What ``account``'s phone could call itself without an out dialplan (only our own
+        accounts), planned for the transfer's INVITE."""
         try:
-            plan = expand_dial_string(
-                DEFAULT_DIAL_STRING,
-                context,
-                providers=await self.planner.provider_names(account.owner_id),
-                is_local_domain=self.domains.is_local,
-            )
+            plan = await self.router.default_out_plan(account, invite, dst)
         except DialStringError as exc:
             log.info("transfer dial string", account=account.aor, error=str(exc))
             return None
         if not plan.groups:
             return None
-        return self.planner.expander(invite, plan, account.domain, owner=account.owner_id)
+        return self.router.planner.expander(invite, plan, account.domain, owner=account.owner_id)
 
 
 def from_router(router: object) -> OwnPhones | None:
-    """Built from the call router's parts (the app's router has them all)."""
-    parts = {
-        name: getattr(router, name, None)
-        for name in ("accounts", "planner", "registrar", "domains", "clock")
-    }
-    if not isinstance(parts["accounts"], AccountDirectory):
-        return None
-    if not isinstance(parts["planner"], LegPlanner) or not isinstance(
-        parts["registrar"], Registrar
-    ):
-        return None
-    if not isinstance(parts["domains"], DomainDirectory) or parts["clock"] is None:
-        return None
-    return OwnPhones(**parts)  # type: ignore[arg-type]
+    """Over the call service's router when it is the switch's :class:`CallRouter` (tests may
+    route calls with a plain function: no phones are recognised then)."""
+    return OwnPhones(router) if isinstance(router, CallRouter) else None
