@@ -241,7 +241,7 @@ class Call:
                 return leg, plans[id(leg)], event.sdp
             elif isinstance(event, Failed):
                 cdr.answered(now, event.status, event.reason)
-                self._emit(cdr.hungup(now, event.reason))
+                self.emit(cdr.hungup(now, event.reason))
                 failures.append((event.status, event.reason))
                 if leg in group.pending:
                     group.pending.remove(leg)
@@ -261,7 +261,7 @@ class Call:
             leg.cancel()
             cdr = self._cdrs[id(leg)]
             cdr.answered(now, 487, "Request Terminated")
-            self._emit(cdr.hungup(now, "cancelled"))
+            self.emit(cdr.hungup(now, "cancelled"))
         group.pending.clear()
 
     def _relay_ringing(self, event: Ringing, plan: PlannedLeg) -> None:
@@ -546,21 +546,14 @@ class Call:
 
         to.request(request.method, body=body, headers=headers, callback=answered)
 
-    # -- SDP ------------------------------------------------------------------------------------
-    def mangle(self, sdp: bytes, plan: PlannedLeg) -> bytes:
-        """The far end's SDP as the caller gets it (NAT fix-up per the leg's options)."""
-        return mangle(sdp, plan)
-
-    def emit(self, record: CallDetailRecord | None) -> None:
-        self._emit(record)
-
     # -- CDRs -----------------------------------------------------------------------------------
     def _close(self, leg: Leg, reason: str) -> None:
         cdr = self._cdrs.get(id(leg))
         if cdr is not None:
-            self._emit(cdr.hungup(self.plumbing.clock.wall(), reason))
+            self.emit(cdr.hungup(self.plumbing.clock.wall(), reason))
 
-    def _emit(self, record: CallDetailRecord | None) -> None:
+    def emit(self, record: CallDetailRecord | None) -> None:
+        """A finished leg's record, to the CDR writer."""
         if record is not None and self.context.cdr_sink is not None:
             self.context.cdr_sink(record)
 

@@ -18,6 +18,7 @@ from sipswitch.runtime.events import ConsoleEvent, EventBus, EventKind
 from sipswitch.services.calls.call import Call
 from sipswitch.services.calls.client_leg import ClientLeg
 from sipswitch.services.calls.dialplans import DialplanExecutor, Execution
+from sipswitch.services.calls.nat import mangle
 from sipswitch.services.calls.server_leg import ServerLeg
 from sipswitch.services.calls.service import CallService
 from sipswitch.services.dialplan.sandbox import Direction
@@ -223,7 +224,7 @@ class TransferService:
             call.transfer_failed()
             return
         seen = call.sdp_seen_by(transferee)
-        offer = continue_session(seen, call.mangle(sdp, plan)) if sdp else None
+        offer = continue_session(seen, mangle(sdp, plan)) if sdp else None
         response = await reinvite(transferee, offer) if offer else None
         if offer and not accepted(response):
             leg.bye("transfer failed")
