@@ -16,14 +16,13 @@ from urllib.parse import quote
 import pytest
 
 from sipswitch.sip.address import parse_address
-from sipswitch.sip.builders import new_branch, new_call_id, new_tag
+from sipswitch.sip.builders import new_branch, new_call_id
 from sipswitch.sip.digest import DigestClient
 from sipswitch.sip.message import Request, Response
-from sipswitch.sip.parser import parse_message
 from tests.registrar.support import DOMAIN, PASSWORD
-from tests.support.sipclient import UdpClient
 
 from .conftest import TARGET_IP, Sipp, scenario, start_sipp
+from .phone import ScriptedPhone
 from .test_own_phone import ADMIN, Owned, owned  # noqa: F401 - fixture re-export
 
 pytestmark = pytest.mark.peers
@@ -35,17 +34,13 @@ SDP = (
 
 
 @dataclass
-class CallerPhone:
+class CallerPhone(ScriptedPhone):
     """Account 101's phone: places a call (answering the 401), then REFERs in that dialog."""
 
-    client: UdpClient
     user: str = "101"
-    tag: str = field(default_factory=new_tag)
     call_id: str = field(default_factory=new_call_id)
-    cseq: int = 0
     remote: str = ""  # the switch's Contact
     to: str = ""  # the To with the switch's tag
-    seen: list[Request] = field(default_factory=list)
 
     def send(self, method: str, uri: str, *extra: str, body: str = "", branch: str = "") -> str:
         if method != "ACK":
@@ -68,52 +63,17 @@ class CallerPhone:
         self.client.send("\r\n".join(lines).encode())
         return branch
 
-    def answer(self, request: Request, status: int) -> None:
-        lines = [f"SIP/2.0 {status} OK"]
-        lines += [f"Via: {v}" for v in request.get_all("Via")]
-        lines += [
-            f"From: {request.get('From')}",
-            f"To: {request.get('To')}",
-            f"Call-ID: {request.call_id}",
-            f"CSeq: {request.get('CSeq')}",
-            "Content-Length: 0",
-            "",
-            "",
-        ]
-        self.client.send("\r\n".join(lines).encode())
-
-    async def next(self, timeout: float = 5.0) -> Request | Response:
-        while True:
-            data = await self.client.receive(timeout)
-            if data.strip():
-                return parse_message(data)
-
     async def final(self, method: str, timeout: float = 5.0) -> Response:
         """The final response to our latest ``method``; requests meanwhile are answered 200."""
         async with asyncio.timeout(timeout):
             while True:
                 message = await self.next(timeout)
                 if isinstance(message, Request):
-                    self.seen.append(message)
-                    if message.method != "ACK":
-                        self.answer(message, 200)
+                    self.keep(message)
                 elif (message.cseq.method, message.cseq.seq) == (method, self.cseq) and (
                     message.status >= 200
                 ):
                     return message
-
-    async def request(self, method: str, timeout: float = 5.0) -> Request:
-        """The next request of ``method`` (others are answered 200 and kept)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.next(timeout)
-                if not isinstance(message, Request):
-                    continue
-                if message.method == method:
-                    return message
-                self.seen.append(message)
-                if message.method != "ACK":
-                    self.answer(message, 200)
 
     async def call(self, dst: str) -> Response:
         """INVITE ``dst``; answer the 401 with digest credentials; ACK the 200."""
@@ -163,10 +123,15 @@ class CallerPhone:
 
 async def _out_dialplan(owned: Owned, far: Sipp) -> None:  # noqa: F811
     """101 calls out through its own dialplan: numbers go to the far end."""
-    rules = (
+    await _out_rules(
+        owned,
         '[{"direction": "out", "pattern_type": "regex", "pattern": "^[0-9]+$", "command": '
-        f'{{"type": "dial", "dial_string": "${{dst}}@{TARGET_IP}:{far.port}"}}}}]'
+        f'{{"type": "dial", "dial_string": "${{dst}}@{TARGET_IP}:{far.port}"}}}}]',
     )
+
+
+async def _out_rules(owned: Owned, rules: str) -> None:  # noqa: F811
+    """Rules as 101's out dialplan."""
     store = owned.switch.app.store
     await store.dialplans.create(ADMIN, owned.owner, "out101", "rules", rules)
     for record in await store.accounts.list(ADMIN):
@@ -249,13 +214,7 @@ async def test_caller_phone_joins_its_two_calls(
         '{"direction": "out", "pattern_type": "exact", "pattern": "3000", "command": '
         f'{{"type": "dial", "dial_string": "target@{TARGET_IP}:{target.port}"}}}}]'
     )
-    store = owned.switch.app.store
-    await store.dialplans.create(ADMIN, owned.owner, "out101", "rules", rules)
-    for record in await store.accounts.list(ADMIN):
-        if record.username == "101":
-            await store.accounts.update(ADMIN, record.id, out_dialplan="out101")
-    await owned.switch.app.registration.accounts.reload()
-
+    await _out_rules(owned, rules)
     line1 = CallerPhone(await owned.switch.udp())
     await line1.call("2000")
     line2 = CallerPhone(await owned.switch.udp())

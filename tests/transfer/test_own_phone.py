@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from sipswitch.sip.builders import new_branch, new_tag
+from sipswitch.sip.builders import new_branch
 from sipswitch.sip.digest import DigestClient
 from sipswitch.sip.message import Request, Response
-from sipswitch.sip.parser import parse_message
 from sipswitch.storage import Scope
 from sipswitch.storage.cdrs import CallDetailRecord
 from tests.registrar.conftest import start_switch
 from tests.registrar.support import DOMAIN, PASSWORD, Phone, provision
 from tests.server.conftest import RunningSwitch
-from tests.support.sipclient import UdpClient
 
 from .conftest import TARGET_IP, Sipp, scenario, start_sipp
+from .phone import ScriptedPhone
 
 pytestmark = pytest.mark.peers
 
@@ -73,52 +72,11 @@ async def owned(tmp_path: Path) -> AsyncIterator[Owned]:
 
 
 @dataclass
-class AccountPhone:
+class AccountPhone(ScriptedPhone):
     """Account 102's phone: registers, answers the switch's INVITE, REFERs in that dialog."""
 
-    client: UdpClient
     user: str = "102"
-    tag: str = field(default_factory=new_tag)
     invite: Request | None = None
-    cseq: int = 0
-    seen: list[Request] = field(default_factory=list)
-
-    async def next(self, timeout: float = 5.0) -> Request | Response:
-        while True:
-            data = await self.client.receive(timeout)
-            if data.strip():
-                return parse_message(data)
-
-    async def request(self, method: str, timeout: float = 5.0) -> Request:
-        """The next request of ``method`` (other requests are answered 200 and kept)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.next(timeout)
-                if isinstance(message, Request):
-                    if message.method == method:
-                        return message
-                    self.seen.append(message)
-                    if message.method != "ACK":
-                        self.answer(message, 200)
-
-    def answer(self, request: Request, status: int, body: str = "") -> None:
-        lines = [f"SIP/2.0 {status} {'OK' if status == 200 else 'Whatever'}"]
-        lines += [f"Via: {v}" for v in request.get_all("Via")]
-        lines += [f"Record-Route: {r}" for r in request.get_all("Record-Route")]
-        to = request.get("To") or ""
-        if request.method == "INVITE" and ";tag=" not in to:
-            to += f";tag={self.tag}"
-        lines += [
-            f"From: {request.get('From')}",
-            f"To: {to}",
-            f"Call-ID: {request.call_id}",
-            f"CSeq: {request.get('CSeq')}",
-            f"Contact: <sip:{self.user}@127.0.0.1:{self.client.port}>",
-        ]
-        if body:
-            lines.append("Content-Type: application/sdp")
-        lines += [f"Content-Length: {len(body.encode())}", "", body]
-        self.client.send("\r\n".join(lines).encode())
 
     async def answer_call(self) -> None:
         self.invite = await self.request("INVITE")
@@ -161,9 +119,7 @@ class AccountPhone:
                     if message.status >= 200:
                         return message
                 elif isinstance(message, Request):
-                    self.seen.append(message)
-                    if message.method != "ACK":
-                        self.answer(message, 200)
+                    self.keep(message)
 
     async def authenticated_refer(self, refer_to: str, password: str = PASSWORD) -> Response:
         """REFER; answer the 407 with ``password``; the final answer to the second REFER."""
