@@ -119,7 +119,7 @@ async def test_failover_then_digest(switch: RunningSwitch) -> None:
     assert second.cseq.seq == first.cseq.seq + 1
     assert second.call_id == first.call_id and second.from_.tag == first.from_.tag
     assert second.top_via.branch != first.top_via.branch
-    assert second.top_via.rport is True
+    assert second.top_via.rport_requested
 
 
 async def test_wrong_password_returns_the_challenge(switch: RunningSwitch) -> None:

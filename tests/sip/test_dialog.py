@@ -218,7 +218,7 @@ def test_loose_routing_bye_from_uac() -> None:
     assert (bye.cseq.seq, bye.cseq.method) == (314160, "BYE")
     assert bye.max_forwards == 70
     via = bye.top_via
-    assert (via.transport, via.host, via.port, via.rport) == (
+    assert (via.transport, via.host, via.port, via.rport_requested) == (
         "UDP",
         "pc33.atlanta.example.com",
         5060,

@@ -54,7 +54,7 @@ def _invite() -> Request:
 def test_typed_views() -> None:
     req = _invite()
     assert [v.branch for v in req.vias] == ["z9hG4bKabc", None, "z9hG4bKdef"]
-    assert req.top_via.rport is True and req.top_via.port == 5060
+    assert req.top_via.rport_requested and req.top_via.port == 5060
     assert req.vias[1].transport == "TCP" and req.vias[1].port is None
     assert req.vias[2].host == "[2001:db8::9]" and req.vias[2].received == "192.0.2.9"
     assert req.from_.display_name == "A. G. Bell" and req.from_.tag == "a48s"
@@ -298,7 +298,7 @@ def test_non_ascii_digits_are_not_numbers() -> None:
     text = BASE.replace("expires=60", "expires=²").replace(";rport", ";rport=٣")
     req = parse_request(text.encode())
     assert req.contacts[0].expires is None
-    assert req.top_via.rport is True
+    assert req.top_via.rport_requested
     with pytest.raises(SipParseError):
         parse_request(BASE.replace("CSeq: 7", "CSeq: ٧").encode())
 

@@ -43,12 +43,16 @@ class Via:
         return get_param(self.params, "received")
 
     @property
-    def rport(self) -> int | bool | None:
-        """None: absent; True: requested (no value); int: the filled-in port."""
+    def rport(self) -> int | None:
+        """The port filled into ``rport`` (RFC 3581 §4), or None (absent or still empty)."""
         value = get_param(self.params, "rport")
-        if value is None:
-            return None
-        return int(value) if is_uint(value) else True
+        return int(value) if value and is_uint(value) else None
+
+    @property
+    def rport_requested(self) -> bool:
+        """Whether ``rport`` is present without a value: the client asks for it (RFC 3581 §3)."""
+        value = get_param(self.params, "rport")
+        return value is not None and not is_uint(value)
 
     @property
     def sent_by(self) -> str:

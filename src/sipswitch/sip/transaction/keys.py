@@ -83,8 +83,8 @@ def stamp_via(request: Request, source: Peer) -> Via:
     """
     via = request.top_via
     host, port = source
-    rport = via.rport
-    if rport is not True and _bare(via.host).lower() == _bare(host).lower():
+    rport = via.rport_requested
+    if not rport and _bare(via.host).lower() == _bare(host).lower():
         return via
     # one pass over the parameters: received replaced or appended, rport filled in
     received = _bare(host)
@@ -95,7 +95,7 @@ def stamp_via(request: Request, source: Peer) -> Via:
         if lname == "received":
             seen_received = True
             params.append((name, received))
-        elif lname == "rport" and rport is True:
+        elif lname == "rport" and rport:
             params.append((name, str(port)))
         else:
             params.append((name, value))
@@ -114,9 +114,7 @@ def response_destination(via: Via, source: Peer, reliable: bool) -> Peer:
     """
     if reliable:
         return source
-    rport = via.rport
-    if isinstance(rport, int) and not isinstance(rport, bool):
-        port = rport
-    else:
+    port = via.rport
+    if port is None:
         port = via.port or (DEFAULT_TLS_PORT if via.transport == "TLS" else DEFAULT_PORT)
     return (via.received or _bare(via.host), port)
