@@ -80,8 +80,8 @@ class WebSocketConnection(Connection):
                     break
         except RemoteProtocolError as exc:
             self._refuse(exc.event_hint, f"bad WebSocket handshake: {exc}")
-        except Exception as exc:  # wsproto/h11 may raise more than they declare on garbage
-            self.hub.report(FramingFailed(self.flow, f"WebSocket error: {exc!r}"))
+        except Exception as other:  # wsproto/h11 may raise more than they declare on garbage
+            self.hub.report(FramingFailed(self.flow, f"WebSocket error: {other!r}"))
             self.abort("WebSocket protocol error")
         return not self._open or bool(self._parts)
 

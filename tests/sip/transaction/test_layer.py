@@ -159,7 +159,7 @@ def test_next_event_and_outbound_alias() -> None:
     layer.receive(request("OPTIONS"), UAC, "UDP", 0.0)
     assert isinstance(layer.next_event(), RequestReceived)
     assert layer.next_event() is None
-    assert layer.outbound() == []
+    assert layer.pop_outbound() == []
 
 
 def test_memory_is_released() -> None:

@@ -215,8 +215,8 @@ class LegPlanner:
             return []
         try:
             resolved = await self.resolver.resolve(hop)
-        except ResolutionError as exc:
-            log.info("cannot resolve provider", provider=provider.name, error=str(exc))
+        except ResolutionError as unresolved:
+            log.info("cannot resolve provider", provider=provider.name, error=str(unresolved))
             return []
         first = resolved[0]
         options = spec.options

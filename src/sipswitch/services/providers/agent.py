@@ -319,10 +319,10 @@ class ProviderRegistrationAgent:
                 credentials=plan.credentials,
                 timeout=float(self.settings.request_timeout),
             )
-        except UacError as exc:
-            if exc.reason.startswith("cannot resolve"):
-                return DnsFailure(exc.reason)
-            return NoAnswer(exc.reason)
+        except UacError as failed:
+            if failed.reason.startswith("cannot resolve"):
+                return DnsFailure(failed.reason)
+            return NoAnswer(failed.reason)
         finally:
             reg.cseq = request.cseq.seq + 1  # the client may have used one more (digest round)
         return outcome_of(response, contact, send.expires)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
+from typing import Final
 
 from sipswitch.config import SecuritySettings
 
@@ -18,8 +19,8 @@ MAX_TRACKED = 100_000
 
 
 class BanKind:
-    SOURCE = "source"
-    ACCOUNT = "account"
+    SOURCE: Final = "source"
+    ACCOUNT: Final = "account"
 
 
 @dataclass(frozen=True, slots=True)

@@ -316,8 +316,6 @@ class TransactionLayer:
         out, self._outbound = self._outbound, []
         return out
 
-    outbound = pop_outbound
-
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 

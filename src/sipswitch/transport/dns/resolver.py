@@ -311,8 +311,8 @@ class SipResolver:
             return lookup
         except (TimeoutError, dns.exception.Timeout):
             return Lookup((), ResolutionReason.TIMEOUT)
-        except (dns.exception.DNSException, OSError) as exc:
-            log.debug("DNS %s %s failed: %s", dns.rdatatype.to_text(rdtype), name, exc)
+        except (dns.exception.DNSException, OSError) as failed:
+            log.debug("DNS %s %s failed: %s", dns.rdatatype.to_text(rdtype), name, failed)
             return Lookup((), ResolutionReason.SERVFAIL)
         except Exception:  # never let a resolver bug escape as anything but a failed lookup
             log.exception(
