@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest bench debs clean
+.PHONY: run test lint typecheck pytest native bench debs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# the hot path compiled with mypyc (a minute or two when the sources changed; SIPSWITCH_NATIVE=0: none)
+native: $(STAMP)
+	$(BIN)/python scripts/build_native.py
+
 run: $(STAMP)
+	$(BIN)/python scripts/build_native.py || echo "native build failed: the switch runs interpreted"
 	$(BIN)/sipswitch init
 	$(BIN)/sipswitch serve
 
 debs:
-	@bash scripts/ensure-debs.sh
+	@PYTHON=$(PYTHON) bash scripts/ensure-debs.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -29,10 +34,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) native
 	bash scripts/pg-test-server.sh run -- $(BIN)/pytest
 
-test: debs $(STAMP) lint typecheck pytest
+test: debs $(STAMP) lint typecheck native pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.parse_bench
@@ -40,4 +45,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.udp_echo_bench
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache build src/*.so src/sipswitch/native.stamp
+	find src -name '*.so' -delete

@@ -55,7 +55,10 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
 
 
 def cores_note() -> str:
-    return CORES_NOTE.format(cores=os.cpu_count() or 1)
+    import sipswitch
+
+    hot_path = f"sipswitch hot path: {sipswitch.NATIVE} (`make native` compiles it with mypyc)"
+    return CORES_NOTE.format(cores=os.cpu_count() or 1) + "\n" + hot_path
 
 
 # --------------------------------------------------------------------------- process figures

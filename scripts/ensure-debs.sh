@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests drive (real SIP peers, PostgreSQL) when they are missing.
+# Install the Debian packages the tests drive (real SIP peers, PostgreSQL) and the C compiler
+# the native build needs, when they are missing.
 set -euo pipefail
 
 declare -A wanted=(
@@ -8,11 +9,15 @@ declare -A wanted=(
   [baresip]=baresip
   [svmap]=sipvicious
   [pg_ctlcluster]=postgresql
+  [gcc]=gcc
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
 done
+# Python.h for the interpreter the venv is made from (Debian's python3-dev; pyenv ships its own)
+"${PYTHON:-python3}" -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || missing+=(python3-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   SUDO=""

@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from sipswitch import __version__
+from sipswitch import NATIVE, __version__
 from sipswitch.config import Settings, Transport
 from sipswitch.runtime.clock import Clock, SystemClock
 from sipswitch.runtime.collector import freeze_startup
@@ -195,6 +195,7 @@ class Application:
             draining=self.lifecycle.draining,
             details={
                 "version": __version__,
+                "native": NATIVE,
                 "transactions": len(self.layer),
                 "connections": self.transports.connection_count,
             },
@@ -232,6 +233,7 @@ class Application:
             log.info("listening", sip=str(spec))
         if self.http is not None:
             log.info("listening", http=f"{self.http.host}:{self.http.port}")
+        log.info("started", version=__version__, native=NATIVE)
 
     async def drain(self, deadline: float) -> None:
         """Refuse new sessions; give live work until ``deadline`` (monotonic) to finish."""
