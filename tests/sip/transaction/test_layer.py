@@ -254,8 +254,12 @@ def test_a_completed_non_invite_keeps_only_what_matching_reads() -> None:
     (first,) = layer.pop_outbound()
     tx = layer.transaction(got.server_tx)
     assert tx is not None
-    assert {key for key, _, _ in tx.request.headers} <= {"via", "from", "to", "call-id", "cseq"}
+    kept = {"via", "from", "to", "call-id", "cseq"}
+    assert {key for key, _, _ in tx.request.headers} <= kept
+    last = tx.last_message
+    assert isinstance(last, Response) and last.status == 200
+    assert {key for key, _, _ in last.headers} <= kept and last.cseq.method == "REGISTER"
     layer.receive(request("REGISTER", branch="z9hG4bKslim", call_id="slim"), UAC, "UDP", 1.0)
     assert not layer.pop_events()
     (again,) = layer.pop_outbound()
-    assert again.data == first.data
+    assert again.data == first.data and isinstance(again.message, Response)

@@ -75,9 +75,11 @@ class ServerTransaction(Transaction[ServerKey]):
                 self._send(message)
                 if self.machine is NON_INVITE_SERVER and self.state is State.COMPLETED:
                     # kept only to absorb retransmissions for Timer J (up to 32 s): hold the
-                    # fields matching needs, not the whole request and its parsed views, so live
+                    # fields matching needs, not the whole request and its parsed views, and
+                    # of the response the bytes resent plus what counting them reads, so live
                     # transactions cost less memory and less of the collector's time
                     self.request = _slim(self.request)
+                    self._last_msg = _slim_response(message)
         elif action is Action.PASS_UP:
             if isinstance(message, Request) and not self.silent:
                 self.ctx.emit(RequestReceived(message, self.key, self.source, self.transport))
@@ -101,4 +103,12 @@ def _slim(request: Request) -> Request:
     """The request with only the fields matching reads (shared, not copied)."""
     slim = Request(request.method, request.uri_text, version=request.version)
     slim.headers = [h for h in request.headers if h[0] in _KEPT]
+    return slim
+
+
+def _slim_response(response: Response) -> Response:
+    """The response's status line and the fields metrics and traces read; its bytes are kept
+    apart (``_last``) and are what a retransmission resends."""
+    slim = Response(response.status, response.reason, version=response.version)
+    slim.headers = [h for h in response.headers if h[0] in _KEPT]
     return slim
