@@ -52,8 +52,13 @@ class TransportManager:
         tls_client_context: ssl.SSLContext | None = None,
         limits: TransportLimits = TransportLimits(),  # noqa: B008 - frozen value
         on_event: EventSink | None = None,
+        reuse_port: bool = False,
+        stream_relay: Callable[[bytes, Flow | Target], None] | None = None,
     ) -> None:
         self._sink = sink
+        self._reuse_port = reuse_port
+        self._stream_relay = stream_relay
+        self._relayed: list[ListenerSpec] = []
         self._tls_context = tls_context
         self._tls_client_context = tls_client_context
         self.limits = limits
@@ -68,18 +73,29 @@ class TransportManager:
 
     # ---- lifecycle --------------------------------------------------------------------------
 
-    async def start(self, listeners: Sequence[ListenerSpec]) -> None:
-        """Bind every listener, or none: on a failure the ones bound are closed again."""
+    async def start(
+        self,
+        listeners: Sequence[ListenerSpec],
+        *,
+        reading: bool = True,
+        relayed: Sequence[ListenerSpec] = (),
+    ) -> None:
+        """Bind every listener, or none: on a failure the ones bound are closed again.
+
+        With ``reading`` false, UDP listeners hold their datagrams until :meth:`resume`.
+        ``relayed``: stream listeners another worker holds (ours to advertise, its to serve).
+        """
         if self._started:
             raise TransportError("transport manager already started")
-        if not listeners:
+        if not listeners and not relayed:
             raise TransportError("no listeners given")
         self._started = True
+        self._relayed = list(relayed)
         loop = asyncio.get_running_loop()
         hub = self._hub = ConnectionHub(self._sink, self._on_event, self.limits, loop)
         try:
             for spec in listeners:
-                await self._listen(spec, hub, loop)
+                await self._listen(spec, hub, loop, reading=reading)
         except BaseException:
             for server in self._close_listeners():
                 with contextlib.suppress(Exception):
@@ -88,8 +104,18 @@ class TransportManager:
             raise
         self._running = True
 
+    def resume(self) -> None:
+        """Start reading on UDP listeners bound with ``reading`` false."""
+        for endpoint in self._udp:
+            endpoint.resume()
+
     async def _listen(
-        self, spec: ListenerSpec, hub: ConnectionHub, loop: asyncio.AbstractEventLoop
+        self,
+        spec: ListenerSpec,
+        hub: ConnectionHub,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        reading: bool = True,
     ) -> None:
         ssl_context = None
         if spec.transport in SECURE_TRANSPORTS:
@@ -98,7 +124,15 @@ class TransportManager:
                 raise ListenerError(spec, "no TLS context configured")
         try:
             if spec.transport == "udp":
-                endpoint = UdpEndpoint.bind(spec, self._sink, hub.report, self.limits, loop)
+                endpoint = UdpEndpoint.bind(
+                    spec,
+                    self._sink,
+                    hub.report,
+                    self.limits,
+                    loop,
+                    reuse_port=self._reuse_port,
+                    reading=reading,
+                )
                 self._udp.append(endpoint)
                 self._udp_by_local[endpoint.local] = endpoint
                 return
@@ -130,7 +164,7 @@ class TransportManager:
         for spec, server in self._servers:
             port = server.sockets[0].getsockname()[1] if server.sockets else spec.port
             bound.append(ListenerSpec(spec.transport, spec.host, port))
-        return bound
+        return bound + self._relayed
 
     @property
     def connection_count(self) -> int:
@@ -210,6 +244,9 @@ class TransportManager:
         return None
 
     def _send_stream(self, data: bytes, to: Flow | Target) -> None:
+        if self._stream_relay is not None:
+            self._stream_relay(data, to)  # another worker holds the connections
+            return
         hub = self._hub
         transport = to.transport
         if hub is None or not self._running:

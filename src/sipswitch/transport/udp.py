@@ -51,6 +51,7 @@ class UdpEndpoint:
         "_sock",
         "closed",
         "local",
+        "reading",
         "spec",
         "v6",
     )
@@ -63,6 +64,8 @@ class UdpEndpoint:
         on_event: EventSink,
         limits: TransportLimits,
         loop: asyncio.AbstractEventLoop,
+        *,
+        reading: bool = True,
     ) -> None:
         self._sock = sock
         self._sink = sink
@@ -82,7 +85,9 @@ class UdpEndpoint:
         # one more than the cap, so an oversized datagram is seen rather than truncated
         self._recv_size = min(limits.max_message_size, 65535) + 1
         self.closed = False
-        loop.add_reader(sock.fileno(), self._on_readable)
+        self.reading = False
+        if reading:
+            self.resume()
 
     @classmethod
     def bind(
@@ -92,8 +97,13 @@ class UdpEndpoint:
         on_event: EventSink,
         limits: TransportLimits,
         loop: asyncio.AbstractEventLoop,
+        *,
+        reuse_port: bool = False,
+        reading: bool = True,
     ) -> UdpEndpoint:
-        """Bind ``spec``; OSError on failure. IPv6 sockets are IPv6-only (no mapped addresses)."""
+        """Bind ``spec``; OSError on failure. IPv6 sockets are IPv6-only (no mapped addresses).
+        ``reuse_port``: several worker processes share the address (SO_REUSEPORT); with
+        ``reading`` false, datagrams wait in the socket until :meth:`resume`."""
         family = socket.AF_INET6 if spec.family_v6 else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -101,9 +111,11 @@ class UdpEndpoint:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             with contextlib.suppress(OSError):  # a platform refusing the size keeps its default
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, limits.udp_receive_buffer)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.setblocking(False)
             sock.bind((spec.host, spec.port))
-            return cls(sock, spec, sink, on_event, limits, loop)
+            return cls(sock, spec, sink, on_event, limits, loop, reading=reading)
         except BaseException:
             sock.close()
             raise
@@ -114,6 +126,12 @@ class UdpEndpoint:
         return self._family
 
     # ---- receiving --------------------------------------------------------------------------
+
+    def resume(self) -> None:
+        """Start reading datagrams (idempotent)."""
+        if not self.reading and not self.closed:
+            self.reading = True
+            self._loop.add_reader(self._sock.fileno(), self._on_readable)
 
     def _on_readable(self) -> None:
         recvfrom = self._sock.recvfrom

@@ -1,0 +1,68 @@
+"""Which worker process owns a message: the one its Call-ID hashes to.
+
+Every message of a dialog and of its transactions carries the same Call-ID (RFC 3261 §8.1.1.4,
+§12), so hashing it sends a call's INVITE, ACK, CANCEL, BYE and their responses to one worker,
+whichever process the kernel handed the datagram to. Only the raw bytes are read: the owner is
+picked before the message is parsed. Call-IDs the switch makes itself are drawn until they hash
+to the worker making them, so the answers to its own requests come home too.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+
+#: header spellings found without lower-casing the message (long and compact form, §7.3.3)
+_FAST = (b"\r\nCall-ID:", b"\r\ni:", b"\r\nCall-Id:", b"\r\ncall-id:")
+_NAMES = (b"call-id", b"i")
+_TRIM = b" \t"
+
+
+def call_id_of(data: bytes) -> bytes | None:
+    """The Call-ID header value of a raw SIP message (whitespace trimmed), None without one."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = len(data)
+    for name in _FAST:
+        at = data.find(name, 0, end)
+        if at >= 0:
+            start = at + len(name)
+            stop = data.find(b"\r\n", start, end + 2)
+            value = data[start : stop if stop >= 0 else end].strip(_TRIM)
+            if value:
+                return value
+    return _slow_call_id(data[:end])
+
+
+def _slow_call_id(head: bytes) -> bytes | None:
+    """Any case and spacing (``CALL-ID :``), line by line."""
+    for line in head.split(b"\r\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip(_TRIM).lower() in _NAMES:
+            value = value.strip(_TRIM)
+            if value:
+                return value
+    return None
+
+
+def owner(data: bytes, workers: int) -> int:
+    """The worker (0..workers-1) a raw message belongs to; 0 for one without a Call-ID (the
+    first worker answers what cannot be parsed)."""
+    if workers <= 1:
+        return 0
+    value = call_id_of(data)
+    return 0 if value is None else zlib.crc32(value) % workers
+
+
+def call_id_owner(call_id: str, workers: int) -> int:
+    """The worker a Call-ID belongs to."""
+    return zlib.crc32(call_id.encode()) % workers if workers > 1 else 0
+
+
+def owned_call_id(make: Callable[[], str], index: int, workers: int) -> str:
+    """A fresh Call-ID from ``make`` that belongs to worker ``index`` (``workers`` draws on
+    average)."""
+    while True:
+        value = make()
+        if call_id_owner(value, workers) == index:
+            return value
