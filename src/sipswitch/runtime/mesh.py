@@ -1,0 +1,308 @@
+"""The worker mesh: Unix datagram sockets between the switch's worker processes.
+
+With ``sip.workers = N`` every worker listens on the same UDP addresses (SO_REUSEPORT) and the
+kernel spreads datagrams by source address; each message is then handed to the worker that owns
+its Call-ID (:mod:`sipswitch.transport.steering`) through this mesh. The first worker alone
+holds the stream (TCP/TLS/WS) connections: what the others send on them is relayed to it.
+Binding changes are broadcast, so every worker can route to every phone.
+
+A frame is one message on a Unix SOCK_SEQPACKET connection: a kind byte, then the kind's body.
+Frames to a worker that is gone or too busy are dropped and counted; SIP's retransmissions cover
+a lost message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sipswitch.transport.base import Flow, Target, TransportSink
+from sipswitch.transport.steering import owner
+
+log = logging.getLogger(__name__)
+
+PACKET = 0x50  # a received SIP message and the flow it came on, for its owner
+RELAY = 0x53  # a message for the first worker to send on a stream connection
+READY = 0x52  # a worker has bound its listeners (body: its index)
+GO = 0x47  # start reading: every worker is ready
+BINDINGS = 0x42  # a change of an AOR's bindings (pickled)
+AUTH_FAILED = 0x46  # a failed digest attempt: (source ip, aor, time), pickled
+
+#: send and receive buffers of each mesh connection (capped by net.core.wmem_max/rmem_max)
+_BUFFER = 4 * 1024 * 1024
+#: frames read per readiness callback
+_BATCH = 64
+_MAX_FRAME = 262_144
+_NO_ID = "-"
+
+Handler = Callable[[bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRole:
+    """Which worker this process is, of how many; where the mesh lives; the shared secret
+    (nonces, loop detection) so that any worker accepts what another made."""
+
+    index: int = 0
+    count: int = 1
+    mesh: str = ""
+    secret: bytes = b""
+
+    @property
+    def primary(self) -> bool:
+        """The first worker: stream connections, provider registrations, HTTP, expiry events."""
+        return self.index == 0
+
+    @property
+    def steered(self) -> bool:
+        return self.count > 1
+
+
+def make_mesh_directory() -> str:
+    """A private (0700) directory for the mesh sockets."""
+    return tempfile.mkdtemp(prefix="sipswitch-mesh-")
+
+
+def remove_mesh_directory(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class WorkerMesh:
+    """This worker's mesh sockets: frames out to any worker, frames in to the kind's handler.
+
+    Each worker listens on ``<mesh>/<index>.sock`` (SOCK_SEQPACKET: message boundaries kept) and
+    connects to the others when it first sends to them. Connected sockets are limited by their
+    buffers only; unconnected Unix datagrams would be capped at ``net.unix.max_dgram_qlen``
+    queued frames (10 on Debian), far too few for a busy switch.
+    """
+
+    def __init__(self, role: WorkerRole) -> None:
+        self.role = role
+        self.dropped = 0
+        self._handlers: dict[int, Handler] = {}
+        self._listener: socket.socket | None = None
+        self._inbound: dict[int, socket.socket] = {}
+        self._outbound: dict[int, socket.socket] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._paths = [os.path.join(role.mesh, f"{k}.sock") for k in range(role.count)]
+
+    def on(self, kind: int, handler: Handler) -> None:
+        """Call ``handler(body)`` for each frame of ``kind`` received."""
+        self._handlers[kind] = handler
+
+    def open(self) -> None:
+        """Listen (replacing the socket file a dead predecessor left) and start accepting."""
+        path = self._paths[self.role.index]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            sock.setblocking(False)
+            sock.bind(path)
+            sock.listen(64)
+        except BaseException:
+            sock.close()
+            raise
+        self._listener = sock
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._on_accept)
+
+    def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        loop = self._loop
+        for sock in (listener, *self._inbound.values()):
+            if loop is not None:
+                loop.remove_reader(sock.fileno())
+            sock.close()
+        for sock in self._outbound.values():
+            sock.close()
+        self._inbound.clear()
+        self._outbound.clear()
+        with contextlib.suppress(OSError):
+            os.unlink(self._paths[self.role.index])
+
+    # -- sending ----------------------------------------------------------------------------
+    def send(self, worker: int, kind: int, body: bytes) -> bool:
+        """Send one frame; False (counted in :attr:`dropped`) when it could not be."""
+        frame = bytes((kind,)) + body
+        for _ in range(2):  # a connection to a restarted worker is broken once: reconnect
+            sock = self._outbound.get(worker) or self._connect(worker)
+            if sock is None:
+                break
+            try:
+                sock.send(frame)
+            except BlockingIOError:  # its buffer is full: the worker is overloaded
+                break
+            except OSError as exc:
+                log.debug("mesh: connection to worker %d: %s", worker, exc)
+                self._outbound.pop(worker, None)
+                sock.close()
+                continue
+            return True
+        self.dropped += 1
+        return False
+
+    def _connect(self, worker: int) -> socket.socket | None:
+        if self._listener is None:
+            return None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _BUFFER)
+            sock.setblocking(False)
+            sock.connect(self._paths[worker])
+        except OSError as exc:  # not started yet, or gone
+            log.debug("mesh: cannot reach worker %d: %s", worker, exc)
+            sock.close()
+            return None
+        self._outbound[worker] = sock
+        return sock
+
+    def broadcast(self, kind: int, body: bytes) -> None:
+        """Send to every other worker."""
+        for worker in range(self.role.count):
+            if worker != self.role.index:
+                self.send(worker, kind, body)
+
+    # -- receiving --------------------------------------------------------------------------
+    def _on_accept(self) -> None:
+        listener, loop = self._listener, self._loop
+        if listener is None or loop is None:
+            return
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("mesh: accept: %s", exc)
+                return
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _BUFFER)
+            fd = sock.fileno()
+            self._inbound[fd] = sock
+            loop.add_reader(fd, self._on_readable, fd)
+
+    def _on_readable(self, fd: int) -> None:
+        sock = self._inbound.get(fd)
+        if sock is None:
+            return
+        handlers = self._handlers
+        for _ in range(_BATCH):
+            try:
+                frame = sock.recv(_MAX_FRAME)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("mesh: recv: %s", exc)
+                frame = b""
+            if not frame:  # the sender is gone
+                self._drop_inbound(fd)
+                return
+            handler = handlers.get(frame[0])
+            if handler is None:
+                continue
+            try:
+                handler(frame[1:])
+            except Exception:
+                log.exception("mesh: frame kind %r failed", chr(frame[0]))
+
+    def _drop_inbound(self, fd: int) -> None:
+        sock = self._inbound.pop(fd, None)
+        if sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(fd)
+            sock.close()
+
+
+# -- flows and targets on the wire ----------------------------------------------------------
+
+
+def encode_flow(flow: Flow) -> bytes:
+    cid = _NO_ID if flow.connection_id is None else str(flow.connection_id)
+    return (
+        f"{flow.transport} {flow.remote[0]} {flow.remote[1]} "
+        f"{flow.local[0]} {flow.local[1]} {cid}\n"
+    ).encode()
+
+
+def decode_flow(line: bytes) -> Flow:
+    transport, rhost, rport, lhost, lport, cid = line.decode().rstrip("\n").split(" ")
+    return Flow(
+        transport,
+        (rhost, int(rport)),
+        (lhost, int(lport)),
+        None if cid == _NO_ID else int(cid),
+    )
+
+
+def encode_destination(to: Flow | Target) -> bytes:
+    if isinstance(to, Flow):
+        return b"F" + encode_flow(to)
+    name = to.server_name or _NO_ID
+    return f"T{to.transport} {to.host} {to.port} {name}\n".encode()
+
+
+def decode_destination(line: bytes) -> Flow | Target:
+    if line[:1] == b"F":
+        return decode_flow(line[1:])
+    transport, host, port, name = line[1:].decode().rstrip("\n").split(" ")
+    return Target(transport, host, int(port), None if name == _NO_ID else name)
+
+
+def _split(body: bytes) -> tuple[bytes, bytes]:
+    head, _, data = body.partition(b"\n")
+    return head, data
+
+
+class Steering:
+    """The transports' sink when steered: a message owned here is delivered, one owned by
+    another worker is handed to it with its flow."""
+
+    def __init__(self, mesh: WorkerMesh, deliver: TransportSink) -> None:
+        self.mesh = mesh
+        self.deliver = deliver
+        self.index = mesh.role.index
+        self.count = mesh.role.count
+        mesh.on(PACKET, self._from_mesh)
+
+    def receive(self, data: bytes, flow: Flow) -> None:
+        target = owner(data, self.count)
+        if target == self.index:
+            self.deliver(data, flow)
+        else:
+            self.mesh.send(target, PACKET, encode_flow(flow) + data)
+
+    def _from_mesh(self, body: bytes) -> None:
+        head, data = _split(body)
+        self.deliver(data, decode_flow(head))
+
+
+class StreamRelay:
+    """Stream sends of a worker that holds no connections go to the first worker, which
+    sends them (:meth:`serve` there)."""
+
+    def __init__(self, mesh: WorkerMesh) -> None:
+        self.mesh = mesh
+
+    def relay(self, data: bytes, to: Flow | Target) -> None:
+        self.mesh.send(0, RELAY, encode_destination(to) + data)
+
+    def serve(self, send: Callable[[bytes, Flow | Target], None]) -> None:
+        """On the first worker: send what the others relay."""
+
+        def on_relay(body: bytes) -> None:
+            head, data = _split(body)
+            send(data, decode_destination(head))
+
+        self.mesh.on(RELAY, on_relay)
