@@ -30,6 +30,8 @@ log = structlog.get_logger("sipswitch.location")
 
 Binding = BindingRecord
 Sender = Callable[[bytes, Target], None]
+#: told of each committed change (aor, changed bindings, ids removed), for the other workers
+Replicator = Callable[[str, list[Binding], list[str]], None]
 
 #: seconds between expiry sweeps
 SWEEP_INTERVAL = 1.0
@@ -53,8 +55,13 @@ class LocationService:
         metrics: Metrics | None = None,
         send: Sender | None = None,
         keepalive_interval: int = 15,
+        primary: bool = True,
     ) -> None:
         self.repository = repository
+        #: the worker that sweeps storage, announces expiries and sends keep-alives (with
+        #: several workers each holds every binding, the others only in memory)
+        self.primary = primary
+        self.replicate: Replicator | None = None
         self.clock = clock
         self.events = events
         self.metrics = metrics
@@ -89,25 +96,43 @@ class LocationService:
     # -- writing ------------------------------------------------------------------------------
     def commit(self, aor: str, bindings: Iterable[Binding], removed: Iterable[Binding]) -> None:
         """Make ``bindings`` the AOR's set (RFC 3261 §10.3: all of a REGISTER's changes become
-        visible together); ``removed`` are the ones that left. Queued for storage."""
+        visible together); ``removed`` are the ones that left. Queued for storage, and told to
+        the other workers."""
         key = aor.lower()
-        new = list(bindings)
+        changed = self._set(key, list(bindings))
+        gone = [binding.id for binding in removed]
+        for binding_id in gone:
+            self._dirty[binding_id] = None
+        for binding in changed:
+            self._dirty[binding.id] = binding
+        self._wake.set()
+        if self.replicate is not None and (changed or gone):
+            self.replicate(key, changed, gone)
+
+    def _set(self, key: str, new: list[Binding]) -> list[Binding]:
+        """Replace the AOR's set in memory; the bindings that are new or changed."""
         old = self._by_aor.get(key, [])
         self._count += len(new) - len(old)
         if new:
             self._by_aor[key] = new
         else:
             self._by_aor.pop(key, None)
-        for binding in removed:
-            self._dirty[binding.id] = None
         kept = {b.id: b for b in old}
-        for binding in new:
-            if kept.get(binding.id) is not binding:
-                self._dirty[binding.id] = binding
-                heapq.heappush(self._expiry, (binding.expires_at, binding.id, key))
-        self._wake.set()
+        changed = [b for b in new if kept.get(b.id) is not b]
+        for binding in changed:
+            heapq.heappush(self._expiry, (binding.expires_at, binding.id, key))
         if self.metrics is not None:
             self.metrics.set_bindings(self._count)
+        return changed
+
+    def apply_remote(self, aor: str, changed: Iterable[Binding], removed: Iterable[str]) -> None:
+        """Another worker's commit: the same change here, in memory only."""
+        key = aor.lower()
+        updates = {b.id: b for b in changed}
+        gone = set(removed)
+        current = [updates.pop(b.id, b) for b in self._by_aor.get(key, ()) if b.id not in gone]
+        current.extend(updates.values())
+        self._set(key, current)
 
     def restore(self, records: Iterable[Binding], now: float) -> int:
         """Index bindings read from storage (not queued again); expired ones are dropped and
@@ -118,7 +143,10 @@ class LocationService:
                 self._dirty[record.id] = None
                 continue
             key = record.aor.lower()
-            self._by_aor.setdefault(key, []).append(record)
+            present = self._by_aor.setdefault(key, [])
+            if any(b.id == record.id for b in present):
+                continue  # a newer copy came from another worker while we were loading
+            present.append(record)
             heapq.heappush(self._expiry, (record.expires_at, record.id, key))
             kept += 1
         for items in self._by_aor.values():
@@ -141,8 +169,13 @@ class LocationService:
             if match is None or match.expires_at != expires_at:
                 continue  # refreshed or removed since
             rest = [b for b in current if b.id != binding_id]
-            self.commit(aor, rest, [match])
+            if self.primary:
+                self.commit(aor, rest, [match])
+            else:  # the first worker deletes it from storage and announces it
+                self._set(aor, rest)
             gone.append(match)
+        if not self.primary:
+            return gone
         for binding in gone:
             self._publish(EventKind.BINDING_EXPIRED, binding, "expired")
         return gone
@@ -218,7 +251,7 @@ class LocationService:
     def keepalive_tick(self) -> int:
         """Send this second's share of keep-alives: each binding once per interval, spread
         evenly over it. Returns how many were sent."""
-        if self.send is None:
+        if self.send is None or not self.primary:
             return 0
         slot = self._tick % self.keepalive_interval
         self._tick += 1

@@ -155,9 +155,7 @@ class Registrar:
         elif result is AuthResult.STALE:
             self._challenge(incoming, realm, now, stale=True)
         elif result is AuthResult.WRONG_RESPONSE:
-            bans = self.guard.auth_failed(ip, aor, now)
-            for ban in bans:
-                self.security.banned(ban, incoming)
+            self.security.auth_failed(ip, aor, now, incoming)
             if self.guard.source_ban(ip, now) is not None:
                 self._fail(incoming, account, 403, "Forbidden", "authentication failed; banned")
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import pickle
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -13,9 +14,10 @@ from sipswitch.config import Settings
 from sipswitch.runtime.clock import Clock
 from sipswitch.runtime.collector import tune_collector
 from sipswitch.runtime.events import EventBus
+from sipswitch.runtime.mesh import AUTH_FAILED, BINDINGS, WorkerMesh
 from sipswitch.runtime.metrics import Metrics
 from sipswitch.services.dispatch import Dispatcher
-from sipswitch.services.location import LocationService
+from sipswitch.services.location import Binding, LocationService
 from sipswitch.services.registrar.accounts import RELOAD_INTERVAL, AccountDirectory
 from sipswitch.services.registrar.service import Registrar
 from sipswitch.services.security import SecurityGuard, SecurityService
@@ -40,6 +42,8 @@ class RegistrationServices:
         metrics: Metrics,
         dispatcher: Dispatcher,
         transports: TransportManager,
+        secret: bytes | None = None,
+        mesh: WorkerMesh | None = None,
     ) -> None:
         self.transports = transports
         self.accounts = AccountDirectory(store, settings.service.domain)
@@ -50,8 +54,11 @@ class RegistrationServices:
             metrics=metrics,
             send=transports.send,
             keepalive_interval=settings.nat.keepalive_interval,
+            primary=mesh is None or mesh.role.primary,
         )
         self.security = SecurityService(SecurityGuard(settings.security), store.bans, clock, events)
+        if mesh is not None:
+            self._mirror(mesh)
         self.registrar = Registrar(
             accounts=self.accounts,
             location=self.location,
@@ -63,10 +70,38 @@ class RegistrationServices:
             spawn=self._spawn_request,
             local_for=self._local_for,
             nonce_lifetime=settings.security.nonce_lifetime,
+            secret=secret,
         )
         dispatcher.register("REGISTER", self.registrar)
         dispatcher.screen = self.security.screen
         self._requests: set[asyncio.Task[None]] = set()
+
+    def _mirror(self, mesh: WorkerMesh) -> None:
+        """Every worker holds every binding and counts every failed digest attempt: commits
+        and failures are broadcast, and applied when heard."""
+        location = self.location
+
+        def replicate(aor: str, changed: list[Binding], removed: list[str]) -> None:
+            mesh.broadcast(BINDINGS, pickle.dumps((aor, changed, removed), protocol=5))
+
+        def apply(body: bytes) -> None:
+            aor, changed, removed = pickle.loads(body)
+            location.apply_remote(aor, changed, removed)
+
+        location.replicate = replicate
+        mesh.on(BINDINGS, apply)
+
+        security = self.security
+
+        def share(ip: str, aor: str | None, now: float) -> None:
+            mesh.broadcast(AUTH_FAILED, pickle.dumps((ip, aor, now)))
+
+        def count(body: bytes) -> None:
+            ip, aor, now = pickle.loads(body)
+            security.auth_failed(ip, aor, now, remote=True)
+
+        security.share = share
+        mesh.on(AUTH_FAILED, count)
 
     def _local_for(self, transport: str) -> str:
         for spec in self.transports.listeners():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import structlog
 
@@ -47,6 +48,8 @@ class SecurityService:
         self.clock = clock
         self.events = events
         self._wake = asyncio.Event()
+        #: told of each failed digest attempt, so every worker counts every failure
+        self.share: Callable[[str, str | None, float], None] | None = None
 
     # -- the front-door hook ------------------------------------------------------------------
     def screen(self, incoming: IncomingRequest) -> bool:
@@ -75,6 +78,23 @@ class SecurityService:
         else:
             incoming.respond(403, "Forbidden (too many failures)")
         return True
+
+    def auth_failed(
+        self,
+        ip: str,
+        aor: str | None,
+        now: float,
+        incoming: IncomingRequest | None = None,
+        *,
+        remote: bool = False,
+    ) -> None:
+        """Count a failed digest attempt (here and, through :attr:`share`, in the other
+        workers; ``remote``: one another worker saw); ban the source or account at the
+        threshold."""
+        for ban in self.guard.auth_failed(ip, aor, now):
+            self.banned(ban, incoming)
+        if self.share is not None and not remote:
+            self.share(ip, aor, now)
 
     def banned(self, ban: Ban, incoming: IncomingRequest | None = None) -> None:
         """Log and show a new ban; it is written at the next sync."""
