@@ -9,23 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
+import hashlib
+import hmac
+import pickle
 import secrets
 import signal
 import ssl
-from collections.abc import Coroutine
+import sys
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from sipswitch import NATIVE, __version__
-from sipswitch.config import Settings, Transport
+from sipswitch.config import Listener, Settings, Transport
 from sipswitch.runtime.clock import Clock, SystemClock
 from sipswitch.runtime.collector import freeze_startup
 from sipswitch.runtime.endpoint import SipEndpoint
 from sipswitch.runtime.events import EventBus
 from sipswitch.runtime.load import LoadMonitor
 from sipswitch.runtime.logging import configure_logging, get_logger
+from sipswitch.runtime.mesh import (
+    GO,
+    READY,
+    Steering,
+    StreamRelay,
+    WorkerMesh,
+    WorkerRole,
+    make_mesh_directory,
+    remove_mesh_directory,
+)
 from sipswitch.runtime.metrics import Metrics, Sampled
 from sipswitch.runtime.uac import UacClient
+from sipswitch.runtime.workers import WorkerProcesses, die_with_parent
 from sipswitch.services.calls.cdr_writer import CdrWriter
 from sipswitch.services.calls.dialplans import DialplanExecutor
 from sipswitch.services.calls.planner import LegPlanner
@@ -40,13 +57,16 @@ from sipswitch.services.providers import ProviderDirectory, ProviderRegistration
 from sipswitch.services.registrar import RegistrationServices
 from sipswitch.services.registrar.accounts import AccountAuth
 from sipswitch.services.transfer.service import TransferService
+from sipswitch.sip.builders import new_call_id
 from sipswitch.sip.message import Request, Response
 from sipswitch.sip.transaction import TimerConfig, TransactionLayer
 from sipswitch.sip.uri import SipUri
 from sipswitch.storage import Store, upgrade
+from sipswitch.storage.engine import is_sqlite, sqlite_path
 from sipswitch.transport.base import ListenerSpec, TransportLimits
 from sipswitch.transport.dns import SipResolver
 from sipswitch.transport.manager import TransportManager
+from sipswitch.transport.steering import owned_call_id
 from sipswitch.web.admin import AdminApi, remove_token, token_path, write_token
 from sipswitch.web.health import HealthReport, RunningServer, create_health_app, start_server
 
@@ -54,6 +74,12 @@ log = get_logger("sipswitch.app")
 
 #: how often the in-memory copies (served domains) are refreshed from storage
 REFRESH_INTERVAL = 30.0
+#: seconds the first worker waits for the others to bind their listeners
+WORKERS_START_TIMEOUT = 60.0
+#: seconds the first worker gives the others to drain and exit, after its own drain
+WORKERS_STOP_GRACE = 15.0
+#: what a worker process runs (its settings and role come pickled on standard input)
+WORKER_COMMAND = "from sipswitch.app import worker_main; worker_main()"
 
 
 @dataclass
@@ -69,9 +95,22 @@ class Lifecycle:
 class Application:
     """Everything the switch is made of, wired once. Nothing here is global."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, role: WorkerRole | None = None
+    ) -> None:
+        if role is None:  # the first (or only) worker
+            count = _worker_count(settings)
+            role = WorkerRole(
+                0, count, make_mesh_directory() if count > 1 else "", secrets.token_bytes(32)
+            )
+        self.role = role
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.mesh = WorkerMesh(role) if role.steered else None
+        self.workers: WorkerProcesses | None = None
+        self._ready: set[int] = set()
+        self._all_ready = asyncio.Event()
+        self._go = asyncio.Event()
         self.lifecycle = Lifecycle()
         self.metrics = Metrics()
         self.events = EventBus()
@@ -88,15 +127,27 @@ class Application:
             self.endpoint,
             is_local_domain=self.domains.is_local,
             user_agent=f"sipswitch/{__version__}",
-            loop_marker=f"-sw{secrets.token_hex(3)}-",
+            loop_marker=f"-sw{_derive(role.secret, 'loop-marker').hex()[:6]}-",
             load=self.load,
         )
+        sink = self.endpoint.datagram
+        relay: StreamRelay | None = None
+        if self.mesh is not None:
+            sink = Steering(self.mesh, self.endpoint.datagram).receive
+            relay = StreamRelay(self.mesh)
         self.transports = TransportManager(
-            self.endpoint.datagram,
+            sink,
             tls_context=_server_tls_context(settings),
             limits=TransportLimits(max_message_size=settings.security.max_message_size),
             on_event=self.endpoint.transport_event,
+            reuse_port=role.steered,
+            stream_relay=None if relay is None or role.primary else relay.relay,
         )
+        if relay is not None and role.primary:
+            relay.serve(self.transports.send)
+        call_ids: Callable[[], str] = new_call_id
+        if role.steered:
+            call_ids = functools.partial(owned_call_id, new_call_id, role.index, role.count)
         self.endpoint.attach(self.transports)
         self.registration = RegistrationServices(
             settings,
@@ -106,6 +157,8 @@ class Application:
             metrics=self.metrics,
             dispatcher=self.dispatcher,
             transports=self.transports,
+            secret=_derive(role.secret, "nonce"),
+            mesh=self.mesh,
         )
         self.resolver = SipResolver()
         self.uac = UacClient(
@@ -123,6 +176,8 @@ class Application:
             settings=settings.providers,
             directory=self.provider_directory,
             user_agent=f"sipswitch/{__version__}",
+            call_ids=call_ids,
+            passive=not role.primary,
         )
         self.plumbing = Plumbing(
             self.endpoint,
@@ -130,6 +185,7 @@ class Application:
             self.uac.local_contact_host,
             user_agent=f"sipswitch/{__version__}",
             keepalive=float(settings.calls.keepalive_seconds),
+            call_ids=call_ids,
         )
         self.cdrs = CdrWriter(self.store.cdrs)
         planner = LegPlanner(
@@ -138,6 +194,7 @@ class Application:
             self.resolver,
             self.store,
             loopback=self.uac.local_contact_host,
+            loop_secret=_derive(role.secret, "loop"),
         )
         self.dialplans = DialplanExecutor(
             store=self.store,
@@ -198,47 +255,114 @@ class Application:
                 "native": NATIVE,
                 "transactions": len(self.layer),
                 "connections": self.transports.connection_count,
+                "workers": self.role.count,
+                "restarts": 0 if self.workers is None else self.workers.restarts,
             },
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Start everything in order; on any failure, stop what was started and re-raise."""
+        role = self.role
         try:
-            await upgrade(self.store.engine)
+            if role.primary:
+                await upgrade(self.store.engine)
             await self.refresh()
+            if self.mesh is not None:
+                self.mesh.open()
             await self.registration.start(self._spawn)
-            await self.transports.start(
-                [
-                    ListenerSpec(str(x.transport), x.host, x.port)
-                    for x in self.settings.sip.listeners
-                ]
-            )
-            http = self.settings.http.listen
-            token = write_token(token_path(self.settings.database.url))
-            self.admin = AdminApi(self.calls, self.transfers, token)
-            self.http = await start_server(
-                create_health_app(self.metrics, self.health, self.admin.routes()),
-                http.host,
-                http.port,
-            )
+            specs = [
+                ListenerSpec(str(x.transport), x.host, x.port) for x in self.settings.sip.listeners
+            ]
+            if role.primary:
+                await self.transports.start(specs, reading=not role.steered)
+            else:  # datagrams here; the first worker holds the stream listeners
+                await self.transports.start(
+                    [x for x in specs if x.transport == "udp"],
+                    reading=False,
+                    relayed=[x for x in specs if x.transport != "udp"],
+                )
+            if role.primary:
+                http = self.settings.http.listen
+                token = write_token(token_path(self.settings.database.url))
+                self.admin = AdminApi(self.calls, self.transfers, token)
+                self.http = await start_server(
+                    create_health_app(self.metrics, self.health, self.admin.routes()),
+                    http.host,
+                    http.port,
+                )
             self._spawn(self._refresh_loop(), "refresh")
             self._spawn(self.cdrs.run(), "cdr-writer")
             self._spawn(self.load.run(), "load-monitor")
             self.providers.start()
+            if role.steered:
+                await (self._start_workers() if role.primary else self._join_workers())
         except BaseException:
             await self.close()
             raise
-        for spec in self.transports.listeners():
-            log.info("listening", sip=str(spec))
+        if role.primary:
+            for spec in self.transports.listeners():
+                log.info("listening", sip=str(spec))
         if self.http is not None:
             log.info("listening", http=f"{self.http.host}:{self.http.port}")
-        log.info("started", version=__version__, native=NATIVE)
+        log.info(
+            "started", version=__version__, native=NATIVE, worker=role.index, workers=role.count
+        )
+
+    # -- worker processes -----------------------------------------------------------------------
+    async def _start_workers(self) -> None:
+        """On the first worker: start the others on the ports bound here, wait until each has
+        bound its listeners, then let every worker read."""
+        assert self.mesh is not None
+        self.mesh.on(READY, self._on_ready)
+        bound = tuple(
+            Listener(Transport(x.transport), x.host, x.port) for x in self.transports.listeners()
+        )
+        settings = dataclasses.replace(
+            self.settings, sip=dataclasses.replace(self.settings.sip, listeners=bound)
+        )
+
+        def payload(index: int) -> bytes:
+            mine = self.role  # as a tuple: mypyc's frozen dataclasses do not unpickle
+            return pickle.dumps((settings, (index, mine.count, mine.mesh, mine.secret)))
+
+        self.workers = WorkerProcesses(WORKER_COMMAND, self.role.count, payload)
+        self.workers.start()
+        try:
+            await asyncio.wait_for(self._all_ready.wait(), WORKERS_START_TIMEOUT)
+        except TimeoutError:
+            missing = sorted(set(range(1, self.role.count)) - self._ready)
+            raise RuntimeError(f"workers {missing} did not start") from None
+        self._go.set()
+        self.mesh.broadcast(GO, b"")
+        self.transports.resume()
+
+    def _on_ready(self, body: bytes) -> None:
+        assert self.mesh is not None
+        index = int(body)
+        self._ready.add(index)
+        if self._go.is_set():  # a restarted worker
+            self.mesh.send(index, GO, b"")
+        elif len(self._ready) >= self.role.count - 1:
+            self._all_ready.set()
+
+    async def _join_workers(self) -> None:
+        """On another worker: say we are ready, read once the first worker says go."""
+        assert self.mesh is not None
+        self.mesh.on(GO, lambda _: self._go.set())
+        self.mesh.send(0, READY, str(self.role.index).encode())
+        try:
+            await asyncio.wait_for(self._go.wait(), WORKERS_START_TIMEOUT)
+        except TimeoutError:
+            raise RuntimeError("the first worker never said go") from None
+        self.transports.resume()
 
     async def drain(self, deadline: float) -> None:
         """Refuse new sessions; give live work until ``deadline`` (monotonic) to finish."""
         self.lifecycle.draining = True
         self.dispatcher.draining = True
+        if self.workers is not None:
+            self.workers.terminate()  # each drains its own calls
         log.info(
             "draining", seconds=round(deadline - self.clock.now(), 1), calls=len(self.calls.calls)
         )
@@ -250,6 +374,8 @@ class Application:
 
     async def close(self) -> None:
         """Stop everything that runs, in reverse order; idempotent."""
+        if self.workers is not None:  # they relay through us while they drain
+            await self.workers.stop(WORKERS_STOP_GRACE)
         await self.calls.close()  # BYE to what is still up
         await self.dialplans.close()
         await self.providers.close()  # un-REGISTERs while the transports are still up
@@ -268,6 +394,10 @@ class Application:
             remove_token(token_path(self.settings.database.url), self.admin.token)
             self.admin = None
         await self.transports.stop()
+        if self.mesh is not None:
+            self.mesh.close()
+            if self.role.primary:
+                remove_mesh_directory(self.role.mesh)
         self.endpoint.close()
         await self.store.close()
 
@@ -320,6 +450,39 @@ class Application:
         while True:
             await asyncio.sleep(REFRESH_INTERVAL if self.lifecycle.database_up else 2.0)
             await self.refresh()
+
+
+def _worker_count(settings: Settings) -> int:
+    """``sip.workers``, or 1 where several processes cannot share the work."""
+    wanted = settings.sip.workers
+    if wanted <= 1:
+        return 1
+    url = settings.database.url
+    if not any(x.transport == Transport.UDP for x in settings.sip.listeners):
+        log.warning("sip.workers ignored: workers share UDP listeners and none is configured")
+        return 1
+    if is_sqlite(url) and sqlite_path(url) is None:
+        log.warning("sip.workers ignored: an in-memory database cannot be shared")
+        return 1
+    return wanted
+
+
+def _derive(secret: bytes, label: str) -> bytes:
+    """A key for one purpose from the workers' shared secret."""
+    return hmac.digest(secret, label.encode(), hashlib.sha256)
+
+
+def worker_main() -> None:
+    """A worker process (``sip.workers`` > 1): settings and role are pickled on stdin."""
+    die_with_parent()
+    settings, (index, count, mesh, secret) = pickle.loads(sys.stdin.buffer.read())
+    role = WorkerRole(index, count, mesh, secret)
+    configure_logging(str(settings.log.format), str(settings.log.level))
+
+    async def run() -> int:
+        return await Application(settings, role=role).run()
+
+    sys.exit(asyncio.run(run()))
 
 
 def _server_tls_context(settings: Settings) -> ssl.SSLContext | None:

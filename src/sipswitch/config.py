@@ -150,13 +150,19 @@ class ServiceSettings:
 @dataclass(frozen=True, slots=True)
 class SipSettings:
     """Listeners; ``overload_lag_ms``: new INVITEs and REGISTERs get 503 + Retry-After while
-    the event loop lags more than this (0: never), so an overload cannot collapse throughput."""
+    the event loop lags more than this (0: never), so an overload cannot collapse throughput.
+
+    ``workers``: processes sharing the SIP traffic (one per core is the most that helps). Each
+    message goes to the worker its Call-ID hashes to; the first worker also holds the stream
+    connections, provider registrations and the web server. Per-customer call caps then
+    count per worker."""
 
     listeners: tuple[Listener, ...] = (
         Listener(Transport.UDP, "0.0.0.0", 5060),
         Listener(Transport.TCP, "0.0.0.0", 5060),
     )
     overload_lag_ms: int = field(default=250, metadata=_meta(0, 60_000))
+    workers: int = field(default=1, metadata=_meta(1, 64))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from sipswitch.services.calls.plumbing import Peer, Plumbing
 from sipswitch.services.calls.server_leg import SDP
 from sipswitch.services.dispatch import IncomingRequest
 from sipswitch.sip.address import Address
-from sipswitch.sip.builders import new_branch, new_call_id, new_tag
+from sipswitch.sip.builders import new_branch, new_tag
 from sipswitch.sip.dialog import Dialog, uac_dialog_from_response
 from sipswitch.sip.digest import DigestClient
 from sipswitch.sip.errors import SipParseError
@@ -65,7 +65,7 @@ class ClientLeg(DialogLeg):
         self.peer: Peer = destination.peer
         self.setup = setup
         self.listener = listener
-        self.call_id = new_call_id()
+        self.call_id = plumbing.call_ids()
         self.local_tag = new_tag()
         self.contact = plumbing.contact(destination.peer)
         self.dialog: Dialog | None = None
@@ -208,7 +208,7 @@ class ClientLeg(DialogLeg):
             self.destination = target
             self.peer = target.peer
             self.setup.to_address = Address(contact.uri.without_params())
-            self.call_id = new_call_id()
+            self.call_id = self.plumbing.call_ids()
             self.cseq = 1
             self._challenged = False
             self._send_invite(())

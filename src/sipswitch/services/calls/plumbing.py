@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sipswitch.runtime.clock import Clock
 from sipswitch.runtime.endpoint import SipEndpoint
 from sipswitch.sip.address import Address
+from sipswitch.sip.builders import new_call_id
 from sipswitch.sip.dialog import SentBy
 from sipswitch.sip.message import Request, Response
 from sipswitch.sip.transaction.keys import ClientKey
@@ -33,6 +34,8 @@ class Plumbing:
     t2: float = 4.0
     #: seconds between in-dialog OPTIONS to each answered leg of a call (0: none)
     keepalive: float = 0.0
+    #: makes the Call-IDs of our own dialogs (with several workers: ones that hash to us)
+    call_ids: Callable[[], str] = new_call_id
     _by_tx: dict[ClientKey, ResponseCallback] = field(default_factory=dict)
 
     # -- our addresses --------------------------------------------------------------------------

@@ -105,7 +105,7 @@ class _Registration:
     record: ProviderRecord
     plan: RegistrationPlan | None
     core: RegistrationCore
-    call_id: str = field(default_factory=new_call_id)
+    call_id: str
     from_tag: str = field(default_factory=new_tag)
     cseq: int = 1
     contact: SipUri | None = None
@@ -129,8 +129,14 @@ class ProviderRegistrationAgent:
         directory: ProviderDirectory,
         user_agent: str = "sipswitch",
         random: Callable[[], float] = _random.random,
+        call_ids: Callable[[], str] = new_call_id,
+        passive: bool = False,
     ) -> None:
         self.store = store
+        self.call_ids = call_ids
+        #: keep the directory (who owns which provider contact) but register nothing: with
+        #: several workers only the first one registers
+        self.passive = passive
         self.uac = uac
         self.resolver = resolver
         self.events = events
@@ -188,6 +194,8 @@ class ProviderRegistrationAgent:
             return
         records = await self.store.providers.list_to_register(Scope.system())
         self.directory.update(records)
+        if self.passive:
+            return
         wanted = {r.id: r for r in records}
         for provider_id in list(self._registrations):
             if provider_id not in wanted:
@@ -238,7 +246,9 @@ class ProviderRegistrationAgent:
             not_before=self._not_before(record, now),
             disabled_reason=disabled,
         )
-        reg = _Registration(record, plan, core, disabled_at=record.updated_at.timestamp())
+        reg = _Registration(
+            record, plan, core, self.call_ids(), disabled_at=record.updated_at.timestamp()
+        )
         self._registrations[record.id] = reg
         reg.task = asyncio.create_task(self._run(reg, after), name=f"provider-{record.id}")
 
