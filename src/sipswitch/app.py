@@ -33,6 +33,7 @@ from sipswitch.runtime.logging import configure_logging, get_logger
 from sipswitch.runtime.mesh import (
     GO,
     READY,
+    MeshCalls,
     Steering,
     StreamRelay,
     WorkerMesh,
@@ -107,6 +108,7 @@ class Application:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.mesh = WorkerMesh(role) if role.steered else None
+        self.peers = None if self.mesh is None else MeshCalls(self.mesh)
         self.workers: WorkerProcesses | None = None
         self._ready: set[int] = set()
         self._all_ready = asyncio.Event()
@@ -282,10 +284,13 @@ class Application:
                     reading=False,
                     relayed=[x for x in specs if x.transport != "udp"],
                 )
-            if role.primary:
+            if not role.primary:  # the first worker's admin API asks us about our calls
+                self.admin = AdminApi(self.calls, self.transfers, "", self.peers)
+                self.admin.serve_peers()
+            else:
                 http = self.settings.http.listen
                 token = write_token(token_path(self.settings.database.url))
-                self.admin = AdminApi(self.calls, self.transfers, token)
+                self.admin = AdminApi(self.calls, self.transfers, token, self.peers)
                 self.http = await start_server(
                     create_health_app(self.metrics, self.health, self.admin.routes()),
                     http.host,
@@ -391,7 +396,8 @@ class Application:
             await self.http.stop(force=self.lifecycle.force.is_set())
             self.http = None
         if self.admin is not None:
-            remove_token(token_path(self.settings.database.url), self.admin.token)
+            if self.role.primary:
+                remove_token(token_path(self.settings.database.url), self.admin.token)
             self.admin = None
         await self.transports.stop()
         if self.mesh is not None:

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from sipswitch.storage import LOCAL_ALIAS, Scope, Store, upgrade
+from sipswitch.transport.steering import call_id_owner
 from tests.support.sipclient import free_port
 
 pytestmark = pytest.mark.peers
@@ -198,3 +200,37 @@ async def test_a_killed_worker_is_restarted_and_serves_again(
         await asyncio.sleep(1.5)  # it reloads the bindings and joins
     assert served.workers() != [worker]
     await calls(served, tmp_path, "after-restart", 20)
+
+
+def admin(served: Served, path: str, body: bytes | None = None) -> tuple[int, object]:
+    token = (served.log.parent / "admin.token").read_text().strip()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{served.http_port}{path}",
+        data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+async def test_the_admin_api_answers_for_every_worker(
+    served: Served, bob: int, tmp_path: Path
+) -> None:
+    target = f"127.0.0.1:{served.port}"
+    options = ("-sn", "uac", "-s", "bob", "-m", "16", "-r", "16", "-d", "4000", "-p", "0")
+    held = asyncio.create_task(sipp(tmp_path, "held", target, *options))
+    await asyncio.sleep(2.5)
+    status, listed = await asyncio.to_thread(admin, served, "/admin/calls")
+    assert status == 200 and isinstance(listed, list)
+    assert len(listed) == 16
+    owners = {call_id_owner(str(call["call_id"]), 2) for call in listed}
+    assert owners == {0, 1}, "both workers' calls are listed"
+    elsewhere = next(f"x{n}" for n in range(100) if call_id_owner(f"x{n}", 2) == 1)
+    status, answer = await asyncio.to_thread(
+        admin, served, f"/admin/calls/{elsewhere}/refer", b'{"target": "sip:x@127.0.0.1"}'
+    )
+    assert (status, answer) == (404, {"error": "no such call"})  # asked worker 1, not found
+    await held

@@ -17,10 +17,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import pickle
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sipswitch.transport.base import Flow, Target, TransportSink
@@ -34,6 +35,8 @@ READY = 0x52  # a worker has bound its listeners (body: its index)
 GO = 0x47  # start reading: every worker is ready
 BINDINGS = 0x42  # a change of an AOR's bindings (pickled)
 AUTH_FAILED = 0x46  # a failed digest attempt: (source ip, aor, time), pickled
+ASK = 0x41  # a question for another worker (MeshCalls): (id, asker, name, args), pickled
+ANSWER = 0x61  # one chunk of its answer: (id, chunk index, chunks, ok, bytes), pickled
 
 #: send and receive buffers of each mesh connection (capped by net.core.wmem_max/rmem_max)
 _BUFFER = 4 * 1024 * 1024
@@ -92,6 +95,9 @@ class WorkerMesh:
         self._outbound: dict[int, socket.socket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paths = [os.path.join(role.mesh, f"{k}.sock") for k in range(role.count)]
+        #: one read buffer, reused (a frame is copied out of it once)
+        self._buffer = bytearray(_MAX_FRAME)
+        self._view = memoryview(self._buffer)
 
     def on(self, kind: int, handler: Handler) -> None:
         """Call ``handler(body)`` for each frame of ``kind`` received."""
@@ -198,24 +204,25 @@ class WorkerMesh:
         if sock is None:
             return
         handlers = self._handlers
+        buffer, view = self._buffer, self._view
         for _ in range(_BATCH):
             try:
-                frame = sock.recv(_MAX_FRAME)
+                size = sock.recv_into(buffer)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 log.debug("mesh: recv: %s", exc)
-                frame = b""
-            if not frame:  # the sender is gone
+                size = 0
+            if size == 0:  # the sender is gone
                 self._drop_inbound(fd)
                 return
-            handler = handlers.get(frame[0])
+            handler = handlers.get(buffer[0])
             if handler is None:
                 continue
             try:
-                handler(frame[1:])
+                handler(bytes(view[1:size]))
             except Exception:
-                log.exception("mesh: frame kind %r failed", chr(frame[0]))
+                log.exception("mesh: frame kind %r failed", chr(buffer[0]))
 
     def _drop_inbound(self, fd: int) -> None:
         sock = self._inbound.pop(fd, None)
@@ -306,3 +313,76 @@ class StreamRelay:
             send(data, decode_destination(head))
 
         self.mesh.on(RELAY, on_relay)
+
+
+#: answer bytes per frame (a frame must fit the receiver's read size)
+_CHUNK = 200_000
+
+
+class MeshCalls:
+    """Questions to another worker and its answers (the first worker's admin API asks the
+    others for their calls). Arguments and results are pickled; a long answer is chunked."""
+
+    def __init__(self, mesh: WorkerMesh) -> None:
+        self.mesh = mesh
+        self._next = 0
+        self._waiting: dict[int, tuple[asyncio.Future[object], list[bytes]]] = {}
+        self._handlers: dict[str, Callable[..., Awaitable[object]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        mesh.on(ASK, self._on_ask)
+        mesh.on(ANSWER, self._on_answer)
+
+    def serve(self, name: str, handler: Callable[..., Awaitable[object]]) -> None:
+        self._handlers[name] = handler
+
+    async def ask(self, worker: int, name: str, *args: object, timeout: float) -> object:
+        """``name(*args)`` run by ``worker``. ConnectionError when it cannot be reached,
+        TimeoutError without an answer in time, RuntimeError when it failed there."""
+        self._next += 1
+        key = self._next
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = (future, [])
+        try:
+            body = pickle.dumps((key, self.mesh.role.index, name, args))
+            if not self.mesh.send(worker, ASK, body):
+                raise ConnectionError(f"worker {worker} cannot be reached")
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._waiting.pop(key, None)
+
+    def _on_ask(self, body: bytes) -> None:
+        key, asker, name, args = pickle.loads(body)
+        task = asyncio.get_running_loop().create_task(self._answer(key, asker, name, args))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, key: int, asker: int, name: str, args: tuple[object, ...]) -> None:
+        handler = self._handlers.get(name)
+        ok: bool = False
+        result: object = f"no {name!r} here"
+        if handler is not None:
+            try:
+                ok, result = True, await handler(*args)
+            except Exception as exc:
+                ok, result = False, f"{type(exc).__name__}: {exc}"
+        data = pickle.dumps(result)
+        chunks = [data[i : i + _CHUNK] for i in range(0, len(data), _CHUNK)] or [b""]
+        for n, chunk in enumerate(chunks):
+            self.mesh.send(asker, ANSWER, pickle.dumps((key, n, len(chunks), ok, chunk)))
+
+    def _on_answer(self, body: bytes) -> None:
+        key, n, total, ok, chunk = pickle.loads(body)
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            return  # given up on
+        future, parts = waiting
+        if n != len(parts):  # a chunk was lost: the asker times out
+            return
+        parts.append(chunk)
+        if len(parts) < total or future.done():
+            return
+        result = pickle.loads(b"".join(parts))
+        if ok:
+            future.set_result(result)
+        else:
+            future.set_exception(RuntimeError(str(result)))
