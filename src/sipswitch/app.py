@@ -31,6 +31,8 @@ from sipswitch.runtime.events import EventBus
 from sipswitch.runtime.load import LoadMonitor
 from sipswitch.runtime.logging import configure_logging, get_logger
 from sipswitch.runtime.mesh import (
+    CALL_COUNT,
+    DIALPLAN_COUNT,
     GO,
     READY,
     MeshCalls,
@@ -272,6 +274,8 @@ class Application:
             await self.refresh()
             if self.mesh is not None:
                 self.mesh.open()
+                self.calls.per_owner.join(self.mesh, CALL_COUNT)
+                self.dialplans.running.join(self.mesh, DIALPLAN_COUNT)
             await self.registration.start(self._spawn)
             specs = [
                 ListenerSpec(str(x.transport), x.host, x.port) for x in self.settings.sip.listeners

@@ -154,8 +154,9 @@ class SipSettings:
 
     ``workers``: processes sharing the SIP traffic (one per core is the most that helps). Each
     message goes to the worker its Call-ID hashes to; the first worker also holds the stream
-    connections, provider registrations and the web server. Per-customer call caps then
-    count per worker."""
+    connections, provider registrations and the web server. Bindings, failed-login counts and
+    the per-customer call and dialplan caps are shared; ``calls.max_calls`` and the REGISTER
+    flood limit count per worker."""
 
     listeners: tuple[Listener, ...] = (
         Listener(Transport.UDP, "0.0.0.0", 5060),

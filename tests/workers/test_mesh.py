@@ -10,6 +10,8 @@ import pytest
 
 from sipswitch.runtime.mesh import (
     BINDINGS,
+    CALL_COUNT,
+    SharedCounts,
     Steering,
     StreamRelay,
     WorkerMesh,
@@ -114,3 +116,21 @@ def test_destinations_round_trip() -> None:
         Target("tls", "::1", 5061, "sip.example.com"),
     ):
         assert decode_destination(encode_destination(to)) == to
+
+
+async def test_shared_counts_sum_every_worker_and_forget_a_restarted_one(
+    meshes: list[WorkerMesh],
+) -> None:
+    counts = [SharedCounts(), SharedCounts()]
+    for mesh, each in zip(meshes, counts, strict=True):
+        each.join(mesh, CALL_COUNT)
+    counts[0].add(7, 1)
+    counts[1].add(7, 1)
+    counts[1].add(7, 1)
+    counts[1].add(8, 1)
+    await until(lambda: counts[0][7] == 3 and counts[1][7] == 3 and counts[0][8] == 1)
+    counts[1].add(8, -1)
+    await until(lambda: counts[0][8] == 0)
+    reborn = SharedCounts()  # worker 1 restarted: what it had counted is gone
+    reborn.join(meshes[1], CALL_COUNT)
+    await until(lambda: counts[0][7] == 1 and reborn[7] == 1)  # and it hears worker 0's

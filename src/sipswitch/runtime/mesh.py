@@ -20,6 +20,7 @@ import os
 import pickle
 import shutil
 import socket
+import struct
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ READY = 0x52  # a worker has bound its listeners (body: its index)
 GO = 0x47  # start reading: every worker is ready
 BINDINGS = 0x42  # a change of an AOR's bindings (pickled)
 AUTH_FAILED = 0x46  # a failed digest attempt: (source ip, aor, time), pickled
+CALL_COUNT = 0x43  # a customer's live calls in the sender: (sender, owner, count)
+DIALPLAN_COUNT = 0x44  # a customer's running dialplans in the sender: (sender, owner, count)
 ASK = 0x41  # a question for another worker (MeshCalls): (id, asker, name, args), pickled
 ANSWER = 0x61  # one chunk of its answer: (id, chunk index, chunks, ok, bytes), pickled
 
@@ -386,3 +389,56 @@ class MeshCalls:
             future.set_result(result)
         else:
             future.set_exception(RuntimeError(str(result)))
+
+
+_COUNT = struct.Struct("!Hqq")
+_CLEARED = -1
+
+
+class SharedCounts:
+    """Counts per key (a customer id) summed over the workers, for per-customer caps: this
+    worker's exactly, the others' as they last told (a frame per change). A worker that
+    (re)starts tells the others to forget what its predecessor had counted."""
+
+    def __init__(self) -> None:
+        self._mine: dict[int, int] = {}
+        self._theirs: dict[int, dict[int, int]] = {}
+        self._mesh: WorkerMesh | None = None
+        self._kind = 0
+
+    def __getitem__(self, key: int) -> int:
+        total = self._mine.get(key, 0)
+        for counts in self._theirs.values():
+            total += counts.get(key, 0)
+        return total
+
+    def add(self, key: int, delta: int) -> None:
+        value = self._mine.get(key, 0) + delta
+        if value > 0:
+            self._mine[key] = value
+        else:
+            self._mine.pop(key, None)
+            value = 0
+        if self._mesh is not None:
+            self._mesh.broadcast(self._kind, _COUNT.pack(self._mesh.role.index, key, value))
+
+    def join(self, mesh: WorkerMesh, kind: int) -> None:
+        """Share through ``mesh`` as frames of ``kind``; clear our predecessor's counts."""
+        self._mesh, self._kind = mesh, kind
+        mesh.on(kind, self._heard)
+        mesh.broadcast(kind, _COUNT.pack(mesh.role.index, 0, _CLEARED))
+
+    def _heard(self, body: bytes) -> None:
+        worker, key, value = _COUNT.unpack(body)
+        if value == _CLEARED:  # a worker (re)started: it knows nothing of ours yet
+            self._theirs.pop(worker, None)
+            mesh = self._mesh
+            if mesh is not None:
+                for mine, count in self._mine.items():
+                    mesh.send(worker, self._kind, _COUNT.pack(mesh.role.index, mine, count))
+            return
+        counts = self._theirs.setdefault(worker, {})
+        if value > 0:
+            counts[key] = value
+        else:
+            counts.pop(key, None)

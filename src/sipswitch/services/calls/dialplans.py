@@ -13,6 +13,7 @@ import structlog
 
 from sipswitch.runtime.clock import Clock
 from sipswitch.runtime.events import ConsoleEvent, EventBus, EventKind
+from sipswitch.runtime.mesh import SharedCounts
 from sipswitch.services.calls.model import DialOutcome, Expand
 from sipswitch.services.calls.planner import LegPlanner, Overrides
 from sipswitch.services.dialplan import (
@@ -120,7 +121,8 @@ class DialplanExecutor:
     mailer: Mailer | None = None
     #: concurrent executions per owner (SIPSorcery's per-customer limit); one more gets 480
     max_per_owner: int = 5
-    _running: dict[int, int] = field(default_factory=dict)
+    #: running executions per customer, summed over the workers
+    running: SharedCounts = field(default_factory=SharedCounts)
     _started: bool = field(default=False)
     _loaded: dict[tuple[int, str], tuple[float, DialplanSource | None]] = field(
         default_factory=dict
@@ -156,7 +158,7 @@ class DialplanExecutor:
         self, call: DialTarget, execution: Execution, dialplan: DialplanSource
     ) -> None:
         owner = execution.owner
-        running = self._running.get(owner, 0)
+        running = self.running[owner]
         if running >= self.max_per_owner:
             self.console(
                 owner,
@@ -166,7 +168,7 @@ class DialplanExecutor:
             )
             call.respond(480, "Too many dialplan executions")
             return
-        self._running[owner] = running + 1
+        self.running.add(owner, 1)
         try:
             self.console(
                 owner, f"{execution.dialplan}: {execution.direction} call to {execution.dst}"
@@ -176,11 +178,7 @@ class DialplanExecutor:
             else:
                 await self._script(call, execution, dialplan.source)
         finally:
-            left = self._running[owner] - 1
-            if left:
-                self._running[owner] = left
-            else:
-                del self._running[owner]
+            self.running.add(owner, -1)
 
     # -- rules ----------------------------------------------------------------------------------
     async def _rules(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
+from sipswitch.runtime.mesh import SharedCounts
 from sipswitch.services.calls.call import Call
 from sipswitch.services.calls.cdr import CdrSink
 from sipswitch.services.calls.client_leg import ClientLeg
@@ -87,7 +87,8 @@ class CallService:
     #: REFER handling; by default the transfer service over the router's dialplans
     transfers: ReferHook | None = None
     calls: set[Call] = field(default_factory=set)
-    _per_owner: Counter[int] = field(default_factory=Counter)
+    #: live calls per customer, summed over the workers
+    per_owner: SharedCounts = field(default_factory=SharedCounts)
     _legs: dict[tuple[str, str], Leg] = field(default_factory=dict)
     _invites: dict[ServerKey, ServerLeg] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -129,7 +130,7 @@ class CallService:
             incoming.respond(decision.status, decision.reason, headers=decision.headers)
             return
         owner = decision.owner
-        if owner is not None and self._per_owner[owner] >= self.max_calls_per_owner:
+        if owner is not None and self.per_owner[owner] >= self.max_calls_per_owner:
             incoming.respond(480, "Too many calls for this customer")
             return
         context = CallContext(
@@ -146,7 +147,7 @@ class CallService:
         call = Call(self.plumbing, incoming, context)
         self.calls.add(call)
         if owner is not None:
-            self._per_owner[owner] += 1
+            self.per_owner.add(owner, 1)
         caller = call.a
         assert isinstance(caller, ServerLeg)
         self._legs[(caller.call_id, caller.local_tag)] = caller
@@ -199,9 +200,7 @@ class CallService:
 
     def _finished(self, call: Call) -> None:
         if call in self.calls and call.context.owner is not None:
-            self._per_owner[call.context.owner] -= 1
-            if self._per_owner[call.context.owner] <= 0:
-                del self._per_owner[call.context.owner]
+            self.per_owner.add(call.context.owner, -1)
         self.calls.discard(call)
         for leg in (call.a, call.b):
             if isinstance(leg, ServerLeg):
