@@ -27,13 +27,15 @@ from sipswitch.config import Listener, Settings, Transport
 from sipswitch.runtime.clock import Clock, SystemClock
 from sipswitch.runtime.collector import freeze_startup
 from sipswitch.runtime.endpoint import SipEndpoint
-from sipswitch.runtime.events import EventBus
+from sipswitch.runtime.events import ConsoleEvent, EventBus
 from sipswitch.runtime.load import LoadMonitor
 from sipswitch.runtime.logging import configure_logging, get_logger
 from sipswitch.runtime.mesh import (
     CALL_COUNT,
     DIALPLAN_COUNT,
+    EVENT,
     GO,
+    INTEREST,
     READY,
     MeshCalls,
     Steering,
@@ -276,6 +278,7 @@ class Application:
                 self.mesh.open()
                 self.calls.per_owner.join(self.mesh, CALL_COUNT)
                 self.dialplans.running.join(self.mesh, DIALPLAN_COUNT)
+                self._share_events(self.mesh)
             await self.registration.start(self._spawn)
             specs = [
                 ListenerSpec(str(x.transport), x.host, x.port) for x in self.settings.sip.listeners
@@ -319,6 +322,20 @@ class Application:
         )
 
     # -- worker processes -----------------------------------------------------------------------
+    def _share_events(self, mesh: WorkerMesh) -> None:
+        """Console subscribers live on the first worker: the others forward what they want."""
+        events = self.events
+        if self.role.primary:
+            events.changed = lambda: mesh.broadcast(INTEREST, pickle.dumps(events.interest()))
+            mesh.on(EVENT, lambda body: events.publish(pickle.loads(body)))
+        else:
+
+            def forward(event: ConsoleEvent) -> None:
+                mesh.send(0, EVENT, pickle.dumps(event))
+
+            events.forward = forward
+            mesh.on(INTEREST, lambda body: events.set_remote_interest(pickle.loads(body)))
+
     async def _start_workers(self) -> None:
         """On the first worker: start the others on the ports bound here, wait until each has
         bound its listeners, then let every worker read."""
@@ -350,6 +367,7 @@ class Application:
         assert self.mesh is not None
         index = int(body)
         self._ready.add(index)
+        self.mesh.send(index, INTEREST, pickle.dumps(self.events.interest()))
         if self._go.is_set():  # a restarted worker
             self.mesh.send(index, GO, b"")
         elif len(self._ready) >= self.role.count - 1:

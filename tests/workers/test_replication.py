@@ -8,7 +8,7 @@ from typing import Any
 
 from sipswitch.config import SecuritySettings
 from sipswitch.runtime.clock import FakeClock
-from sipswitch.runtime.events import EventBus
+from sipswitch.runtime.events import ConsoleEvent, EventBus, EventKind
 from sipswitch.services.location import Binding, LocationService
 from sipswitch.services.security import SecurityGuard, SecurityService
 from sipswitch.storage.bindings import BanRepository, BindingRepository
@@ -107,3 +107,18 @@ def test_failed_digest_attempts_count_in_every_worker() -> None:
     assert all(s.guard.source_ban("192.0.2.9", now) is None for s in services)
     services[0].auth_failed("192.0.2.9", "101@example.com", now)
     assert all(s.guard.source_ban("192.0.2.9", now) is not None for s in services)
+
+
+async def test_console_events_of_every_worker_reach_the_first_workers_subscribers() -> None:
+    first, other = EventBus(), EventBus()
+    first.changed = lambda: other.set_remote_interest(pickle.loads(pickle.dumps(first.interest())))
+    other.forward = lambda event: first.publish(pickle.loads(pickle.dumps(event)))
+    assert not other.listening(5) and not other.tracing
+    sub = first.subscribe("", owner=5)
+    assert other.listening(5) and not other.listening(6) and not other.tracing
+    event = ConsoleEvent(kind=EventKind.WARN, owner=5, time=1.0, message="from worker 1")
+    other.publish(event)
+    other.publish(ConsoleEvent(kind=EventKind.WARN, owner=6, time=1.0, message="nobody's"))
+    assert await anext(sub) == event
+    sub.close()
+    assert not other.listening(5)

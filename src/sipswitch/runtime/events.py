@@ -17,7 +17,7 @@ import enum
 import ipaddress
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeAlias
@@ -369,8 +369,18 @@ class Subscription:
         self.close()
 
 
+#: who listens on another process's bus: (admins, admins tracing, owners, owners tracing)
+Interest = tuple[bool, bool, frozenset[Owner], frozenset[Owner]]
+NO_INTEREST: Interest = (False, False, frozenset(), frozenset())
+
+
 class EventBus:
-    """Fan-out of console events to subscriptions, routed by owner (admins get everything)."""
+    """Fan-out of console events to subscriptions, routed by owner (admins get everything).
+
+    With several worker processes the subscriptions live on the first worker's bus; the others
+    :attr:`forward` the events it is interested in (told by :meth:`set_remote_interest`, and
+    to it by :attr:`changed`).
+    """
 
     def __init__(self, *, default_maxsize: int = 1000) -> None:
         if default_maxsize < 1:
@@ -382,6 +392,11 @@ class EventBus:
         self._by_owner: dict[Owner, list[Subscription]] = {}
         self._trace_admins = 0
         self._trace_owners: dict[Owner, int] = {}
+        #: called when the subscriptions change (the first worker tells the others)
+        self.changed: Callable[[], None] | None = None
+        #: sends an event to the bus where the subscriptions are (on the other workers)
+        self.forward: Callable[[ConsoleEvent], None] | None = None
+        self._remote: Interest = NO_INTEREST
 
     def subscribe(
         self,
@@ -407,6 +422,7 @@ class EventBus:
             self._by_owner.setdefault(owner, []).append(sub)
             if parsed.wants_trace:
                 self._trace_owners[owner] = self._trace_owners.get(owner, 0) + 1
+        self._changed()
         return sub
 
     def publish(self, event: ConsoleEvent) -> None:
@@ -422,24 +438,57 @@ class EventBus:
                         sub._put(event)
                 except Exception:  # a filter must never break the publisher
                     self.delivery_errors += 1
+        if self.forward is not None and self._remote_listening(event.owner):
+            self.forward(event)
 
     def listening(self, owner: Owner | None) -> bool:
         """Could an event of ``owner`` reach anyone? O(1): the hot path skips building events
         nobody would see (``published`` still counts them)."""
         if self._admins:
             return True
-        return owner is not None and bool(self._by_owner.get(owner))
+        if owner is not None and bool(self._by_owner.get(owner)):
+            return True
+        return self.forward is not None and self._remote_listening(owner)
+
+    def _remote_listening(self, owner: Owner | None) -> bool:
+        admins, _, owners, _ = self._remote
+        return admins or (owner is not None and owner in owners)
 
     def wants_trace(self, owner: Owner | None) -> bool:
         """Is anyone who may see ``owner``'s events listening for the full SIP trace? O(1)."""
         if self._trace_admins:
             return True
-        return owner is not None and owner in self._trace_owners
+        if owner is not None and owner in self._trace_owners:
+            return True
+        _, admins, _, owners = self._remote
+        return admins or (owner is not None and owner in owners)
 
     @property
     def tracing(self) -> bool:
         """Is anyone at all listening for the full SIP trace? O(1), for the hot path."""
-        return bool(self._trace_admins or self._trace_owners)
+        _, admins, _, owners = self._remote
+        return bool(self._trace_admins or self._trace_owners or admins or owners)
+
+    # -- across worker processes ----------------------------------------------------------
+    def interest(self) -> Interest:
+        """Who listens here, for the other workers."""
+        return (
+            bool(self._admins),
+            bool(self._trace_admins),
+            frozenset(self._by_owner),
+            frozenset(self._trace_owners),
+        )
+
+    def set_remote_interest(self, interest: Interest) -> None:
+        """Who listens on the first worker's bus (events for them are forwarded)."""
+        self._remote = interest
+
+    def _changed(self) -> None:
+        if self.changed is not None:
+            try:
+                self.changed()
+            except Exception:
+                self.delivery_errors += 1
 
     @property
     def subscriber_count(self) -> int:
@@ -455,6 +504,7 @@ class EventBus:
         if sub.is_admin:
             self._admins = [s for s in self._admins if s is not sub]
             self._trace_admins -= wants_trace
+            self._changed()
             return
         assert sub.owner is not None
         remaining = [s for s in self._by_owner.get(sub.owner, ()) if s is not sub]
@@ -468,3 +518,4 @@ class EventBus:
                 self._trace_owners[sub.owner] = count
             else:
                 self._trace_owners.pop(sub.owner, None)
+        self._changed()

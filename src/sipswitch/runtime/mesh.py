@@ -38,6 +38,8 @@ BINDINGS = 0x42  # a change of an AOR's bindings (pickled)
 AUTH_FAILED = 0x46  # a failed digest attempt: (source ip, aor, time), pickled
 CALL_COUNT = 0x43  # a customer's live calls in the sender: (sender, owner, count)
 DIALPLAN_COUNT = 0x44  # a customer's running dialplans in the sender: (sender, owner, count)
+EVENT = 0x45  # a console event for the first worker's subscribers, pickled
+INTEREST = 0x49  # who subscribes on the first worker (EventBus.interest()), pickled
 ASK = 0x41  # a question for another worker (MeshCalls): (id, asker, name, args), pickled
 ANSWER = 0x61  # one chunk of its answer: (id, chunk index, chunks, ok, bytes), pickled
 
