@@ -118,7 +118,7 @@ def _held_calls(switch: Switch, calls: Calls, plan: Plan) -> str:
     """Hold ``plan.held`` calls up at once (250 calls/s, each up until all are); RSS delta."""
     rate = 250
     duration_ms = int(plan.held / rate * 1000) + 8000
-    before = switch.rss_kib()
+    before = switch.memory_kib()
     result: list[SippRun] = []
     clients = calls.clients(rate, plan.held, duration_ms, plan.held + 10)
     timeout = plan.held / rate + duration_ms / 1000 + 25
@@ -131,14 +131,14 @@ def _held_calls(switch: Switch, calls: Calls, plan: Plan) -> str:
         # sipswitch_calls_active is never set by the server yet: count what the uacs hold
         active = sum(current_calls(c.workdir / "stat.csv") for c in clients)
         if active >= peak_active:
-            peak_active, peak_rss = active, switch.rss_kib()
+            peak_active, peak_rss = active, switch.memory_kib()
         if active >= plan.held:
             break
     runner.join(plan.held / rate + duration_ms / 1000 + 30)
     run = result[0] if result else SippRun()
     per = (peak_rss - before) * 1024 / max(1, peak_active)
     line = (
-        f"sipswitch: {int(peak_active)} calls up at once: RSS {mib(before)} -> {mib(peak_rss)} "
+        f"sipswitch: {int(peak_active)} calls up at once: memory {mib(before)} -> {mib(peak_rss)} "
         f"({per / 1024:.1f} KiB per active call); held calls ok {run.successful}, "
         f"failed {run.failed}"
     )
@@ -167,6 +167,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--held", type=int, default=HELD_CALLS, help="calls held for memory")
     parser.add_argument("--no-kamailio", action="store_true", help="skip the reference")
     parser.add_argument("--profile", type=Path, help="cProfile output file for sipswitch")
+    parser.add_argument("--workers", type=int, default=1, help="sipswitch worker processes")
     parser.add_argument(
         "--dialplan",
         choices=("script", "rules"),
@@ -228,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows: list[Row] = []
         memory = ""
         try:
-            switch = start_switch(plan.workdir, db_url, profile=args.profile)
+            switch = start_switch(plan.workdir, db_url, profile=args.profile, workers=args.workers)
             try:
                 _phones(switch, plan, ports)
                 for n, port in enumerate(ports):

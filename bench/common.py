@@ -212,9 +212,16 @@ class Switch(Server):
 
     name = "sipswitch"
 
-    def __init__(self, port: int, http_port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(
+        self, port: int, http_port: int, proc: subprocess.Popen[bytes], log: Path, workers: int = 1
+    ) -> None:
         super().__init__(port, proc, log)
         self.http_port = http_port
+        self.workers = workers
+
+    def memory_kib(self) -> int:
+        """VmRSS of the process; with several workers, their summed PSS."""
+        return self.rss_kib() if self.workers == 1 else pss_kib(self.pids)
 
     def metric(self, name: str) -> float | None:
         """One value from ``GET /metrics`` (first sample whose name matches), or None."""
@@ -248,7 +255,9 @@ def switch_env(db_url: str, port: int, http_port: int, **extra: str) -> dict[str
     return env
 
 
-def start_switch(workdir: Path, db_url: str, *, profile: Path | None = None) -> Switch:
+def start_switch(
+    workdir: Path, db_url: str, *, profile: Path | None = None, workers: int = 1
+) -> Switch:
     """Start sipswitch on free loopback ports and wait until it answers SIP and HTTP."""
     port, http_port = free_port(), free_port(socket.SOCK_STREAM)
     log = workdir / "sipswitch.log"
@@ -259,14 +268,14 @@ def start_switch(workdir: Path, db_url: str, *, profile: Path | None = None) -> 
     with log.open("ab") as out:
         proc = subprocess.Popen(
             command,
-            env=switch_env(db_url, port, http_port),
+            env=switch_env(db_url, port, http_port, SIPSWITCH_SIP_WORKERS=str(workers)),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=workdir,
             start_new_session=True,
         )
-    switch = Switch(port, http_port, proc, log)
+    switch = Switch(port, http_port, proc, log, workers)
     try:
         deadline = time.monotonic() + 120
         url = f"http://{LOOPBACK}:{http_port}/healthz"

@@ -157,10 +157,10 @@ def _hold(name: str, feed: Registrations, plan: Plan, before_kib: int, rate: int
     return line
 
 
-def _restarted(workdir: Path, db_url: str, before_kib: int) -> str:
+def _restarted(workdir: Path, db_url: str, before_kib: int, workers: int) -> str:
     """sipswitch restarted on the same database: the bindings reloaded, no overload debris."""
     started = time.perf_counter()
-    switch = start_switch(workdir, db_url)
+    switch = start_switch(workdir, db_url, workers=workers)
     try:
         took = time.perf_counter() - started
         time.sleep(1.0)
@@ -188,6 +188,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-kamailio", action="store_true", help="skip the reference")
     parser.add_argument("--no-restart", action="store_true", help="skip the reload figure")
     parser.add_argument("--profile", type=Path, help="cProfile output file for sipswitch")
+    parser.add_argument("--workers", type=int, default=1, help="sipswitch worker processes")
     return parser.parse_args(argv)
 
 
@@ -217,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory: list[str] = []
         rows: list[Row] = []
         started = time.perf_counter()
-        switch = start_switch(plan.workdir, db_url, profile=args.profile)
+        switch = start_switch(plan.workdir, db_url, profile=args.profile, workers=args.workers)
         print(f"sipswitch up in {time.perf_counter() - started:.1f} s (pid {switch.proc.pid})")
         try:
             before = switch.memory_kib()
@@ -231,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             switch.stop()
         if plan.hold and not args.no_restart:
-            memory.append(_restarted(plan.workdir, db_url, before))
+            memory.append(_restarted(plan.workdir, db_url, before, args.workers))
 
         binary = None if args.no_kamailio else ensure_kamailio()
         if binary is not None:
