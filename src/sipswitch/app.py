@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import hashlib
 import hmac
+import os
 import pickle
 import secrets
 import signal
@@ -21,6 +22,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+
+import structlog
 
 from sipswitch import NATIVE, __version__
 from sipswitch.config import Listener, Settings, Transport
@@ -350,7 +353,8 @@ class Application:
 
         def payload(index: int) -> bytes:
             mine = self.role  # as a tuple: mypyc's frozen dataclasses do not unpickle
-            return pickle.dumps((settings, (index, mine.count, mine.mesh, mine.secret)))
+            role = (index, mine.count, mine.mesh, mine.secret)
+            return pickle.dumps((os.getpid(), settings, role))
 
         self.workers = WorkerProcesses(WORKER_COMMAND, self.role.count, payload)
         self.workers.start()
@@ -502,10 +506,11 @@ def _derive(secret: bytes, label: str) -> bytes:
 
 def worker_main() -> None:
     """A worker process (``sip.workers`` > 1): settings and role are pickled on stdin."""
-    die_with_parent()
-    settings, (index, count, mesh, secret) = pickle.loads(sys.stdin.buffer.read())
+    parent, settings, (index, count, mesh, secret) = pickle.loads(sys.stdin.buffer.read())
+    die_with_parent(parent)
     role = WorkerRole(index, count, mesh, secret)
     configure_logging(str(settings.log.format), str(settings.log.level))
+    structlog.contextvars.bind_contextvars(worker=index)  # on every line this worker logs
 
     async def run() -> int:
         return await Application(settings, role=role).run()

@@ -25,13 +25,13 @@ RESTART_INTERVAL = 2.0
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """In a worker: SIGTERM when the parent process dies (Linux); exit now if it already has."""
-    parent = os.getppid()
+def die_with_parent(parent: int) -> None:
+    """In a worker: SIGTERM when the parent process (pid ``parent``) dies (Linux); exit now
+    if it already has."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent or parent == 1:
+    if os.getppid() != parent:
         sys.exit(0)
 
 
