@@ -134,3 +134,23 @@ async def test_shared_counts_sum_every_worker_and_forget_a_restarted_one(
     reborn = SharedCounts()  # worker 1 restarted: what it had counted is gone
     reborn.join(meshes[1], CALL_COUNT)
     await until(lambda: counts[0][7] == 1 and reborn[7] == 1)  # and it hears worker 0's
+
+
+async def test_a_replacing_dialog_follows_the_call_it_joins(meshes: list[WorkerMesh]) -> None:
+    """RFC 3891: the INVITE with Replaces, and later its dialog's BYE, reach the worker that
+    holds the replaced dialog, whichever worker the kernel gave them to."""
+    delivered: list[list[tuple[bytes, Flow]]] = [[], []]
+    steering = [Steering(mesh, _collect(delivered[k])) for k, mesh in enumerate(meshes)]
+    held = next(f"held-{n}" for n in range(100) if call_id_owner(f"held-{n}", 2) == 1)
+    new = next(f"new-{n}" for n in range(100) if call_id_owner(f"new-{n}", 2) == 0)
+    flow = Flow("udp", ("127.0.0.1", 40000), ("127.0.0.1", 5060), None)
+    invite = _invite(new).replace(
+        b"CSeq:", f"Replaces: {held};to-tag=a;from-tag=b\r\nCSeq:".encode()
+    )
+    steering[0].receive(invite, flow)
+    await until(lambda: len(delivered[1]) == 1 and new.encode() in steering[1].moved)
+    bye = _invite(new).replace(b"INVITE sip:", b"BYE sip:")
+    steering[0].receive(bye, flow)
+    steering[1].receive(bye, flow)
+    await until(lambda: len(delivered[1]) == 3)
+    assert delivered[0] == []

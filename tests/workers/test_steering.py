@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from sipswitch.sip.builders import new_call_id
 from sipswitch.sip.parser import parse_message
-from sipswitch.transport.steering import call_id_of, call_id_owner, owned_call_id, owner
+from sipswitch.transport.steering import (
+    call_id_of,
+    call_id_owner,
+    owned_call_id,
+    owner,
+    replaced_call_id,
+)
 
 
 def message(call_id_line: str, *, body: str = "") -> bytes:
@@ -79,3 +85,20 @@ def test_steering_agrees_with_the_parser(value: str, name: str) -> None:
 @given(st.binary(max_size=400), st.integers(min_value=1, max_value=8))
 def test_any_bytes_get_an_owner(data: bytes, workers: int) -> None:
     assert 0 <= owner(data, workers) < workers
+
+
+def test_the_replaced_call_id_of_an_invite() -> None:
+    invite = message("Call-ID: new@h").replace(
+        b"CSeq:", b"Replaces: old@h ;to-tag=1;from-tag=2\r\nCSeq:"
+    )
+    assert replaced_call_id(invite) == b"old@h"
+    assert replaced_call_id(invite.replace(b"Replaces:", b"replaces:")) == b"old@h"
+    assert replaced_call_id(message("Call-ID: new@h")) is None
+    bye = invite.replace(b"INVITE sip:", b"BYE sip:")
+    assert replaced_call_id(bye) is None  # only an INVITE replaces a dialog
+
+
+@given(st.binary(max_size=400))
+def test_replaces_search_takes_any_bytes(data: bytes) -> None:
+    found = replaced_call_id(b"INVITE " + data)
+    assert found is None or isinstance(found, bytes)

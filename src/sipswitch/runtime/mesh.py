@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sipswitch.transport.base import Flow, Target, TransportSink
-from sipswitch.transport.steering import owner
+from sipswitch.transport.steering import call_id_of, hashed_owner, replaced_call_id
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ CALL_COUNT = 0x43  # a customer's live calls in the sender: (sender, owner, coun
 DIALPLAN_COUNT = 0x44  # a customer's running dialplans in the sender: (sender, owner, count)
 EVENT = 0x45  # a console event for the first worker's subscribers, pickled
 INTEREST = 0x49  # who subscribes on the first worker (EventBus.interest()), pickled
+MOVED = 0x4D  # a Call-ID held by another worker than its hash says: (worker byte, call-id)
 ASK = 0x41  # a question for another worker (MeshCalls): (id, asker, name, args), pickled
 ANSWER = 0x61  # one chunk of its answer: (id, chunk index, chunks, ok, bytes), pickled
 
@@ -49,6 +50,8 @@ _BUFFER = 4 * 1024 * 1024
 _BATCH = 64
 _MAX_FRAME = 262_144
 _NO_ID = "-"
+#: Call-IDs remembered as moved to another worker (each an attended transfer)
+MOVED_KEPT = 100_000
 
 Handler = Callable[[bytes], None]
 
@@ -279,17 +282,44 @@ def _split(body: bytes) -> tuple[bytes, bytes]:
 
 class Steering:
     """The transports' sink when steered: a message owned here is delivered, one owned by
-    another worker is handed to it with its flow."""
+    another worker is handed to it with its flow.
+
+    A message belongs to the worker its Call-ID hashes to, except a dialog that joined a call
+    held elsewhere: an INVITE with Replaces goes to the worker of the replaced dialog, and its
+    Call-ID is recorded as moved there, in every worker (the table keeps the latest
+    :data:`MOVED_KEPT`).
+    """
 
     def __init__(self, mesh: WorkerMesh, deliver: TransportSink) -> None:
         self.mesh = mesh
         self.deliver = deliver
         self.index = mesh.role.index
         self.count = mesh.role.count
+        self.moved: dict[bytes, int] = {}
         mesh.on(PACKET, self._from_mesh)
+        mesh.on(MOVED, self._on_moved)
+
+    def owner(self, data: bytes) -> int:
+        call_id = call_id_of(data)
+        if call_id is None:
+            return 0
+        moved = self.moved
+        if moved:
+            found = moved.get(call_id)
+            if found is not None:
+                return found
+        if data.startswith(b"INVITE "):
+            replaced = replaced_call_id(data)
+            if replaced is not None:
+                target = moved.get(replaced)
+                if target is None:
+                    target = hashed_owner(replaced, self.count)
+                self._move(call_id, target)
+                return target
+        return hashed_owner(call_id, self.count)
 
     def receive(self, data: bytes, flow: Flow) -> None:
-        target = owner(data, self.count)
+        target = self.owner(data)
         if target == self.index:
             self.deliver(data, flow)
         else:
@@ -298,6 +328,22 @@ class Steering:
     def _from_mesh(self, body: bytes) -> None:
         head, data = _split(body)
         self.deliver(data, decode_flow(head))
+
+    def _move(self, call_id: bytes, worker: int) -> None:
+        if worker == hashed_owner(call_id, self.count):
+            return
+        self._remember(call_id, worker)
+        self.mesh.broadcast(MOVED, bytes((worker,)) + call_id)
+
+    def _on_moved(self, body: bytes) -> None:
+        self._remember(body[1:], body[0])
+
+    def _remember(self, call_id: bytes, worker: int) -> None:
+        moved = self.moved
+        moved.pop(call_id, None)
+        moved[call_id] = worker
+        if len(moved) > MOVED_KEPT:
+            del moved[next(iter(moved))]
 
 
 class StreamRelay:

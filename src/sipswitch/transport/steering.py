@@ -4,7 +4,9 @@ Every message of a dialog and of its transactions carries the same Call-ID (RFC 
 §12), so hashing it sends a call's INVITE, ACK, CANCEL, BYE and their responses to one worker,
 whichever process the kernel handed the datagram to. Only the raw bytes are read: the owner is
 picked before the message is parsed. Call-IDs the switch makes itself are drawn until they hash
-to the worker making them, so the answers to its own requests come home too.
+to the worker making them, so the answers to its own requests come home too. An INVITE with
+Replaces (RFC 3891) goes to the worker holding the dialog it replaces, and its own Call-ID
+follows it there (:class:`sipswitch.runtime.mesh.Steering` remembers the move).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 _FAST = (b"\r\nCall-ID:", b"\r\ni:", b"\r\nCall-Id:", b"\r\ncall-id:")
 _NAMES = (b"call-id", b"i")
 _TRIM = b" \t"
+_REPLACES = (b"\r\nReplaces:", b"\r\nreplaces:", b"\r\nREPLACES:")
 
 
 def call_id_of(data: bytes) -> bytes | None:
@@ -45,18 +48,40 @@ def _slow_call_id(head: bytes) -> bytes | None:
     return None
 
 
+def replaced_call_id(data: bytes) -> bytes | None:
+    """The Call-ID an INVITE's Replaces header names (RFC 3891 §6.1), None without one."""
+    if not data.startswith(b"INVITE "):
+        return None
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = len(data)
+    for name in _REPLACES:
+        at = data.find(name, 0, end)
+        if at >= 0:
+            start = at + len(name)
+            stop = data.find(b"\r\n", start, end + 2)
+            value = data[start : stop if stop >= 0 else end].partition(b";")[0].strip(_TRIM)
+            return value or None
+    return None
+
+
+def hashed_owner(call_id: bytes, workers: int) -> int:
+    """The worker a Call-ID hashes to."""
+    return zlib.crc32(call_id) % workers if workers > 1 else 0
+
+
 def owner(data: bytes, workers: int) -> int:
     """The worker (0..workers-1) a raw message belongs to; 0 for one without a Call-ID (the
     first worker answers what cannot be parsed)."""
     if workers <= 1:
         return 0
     value = call_id_of(data)
-    return 0 if value is None else zlib.crc32(value) % workers
+    return 0 if value is None else hashed_owner(value, workers)
 
 
 def call_id_owner(call_id: str, workers: int) -> int:
     """The worker a Call-ID belongs to."""
-    return zlib.crc32(call_id.encode()) % workers if workers > 1 else 0
+    return hashed_owner(call_id.encode(), workers)
 
 
 def owned_call_id(make: Callable[[], str], index: int, workers: int) -> str:
