@@ -9,6 +9,7 @@ and restarted by the first one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -146,11 +147,13 @@ def users_file(tmp_path: Path, users: list[str]) -> Path:
     return path
 
 
-async def register(served: Served, tmp_path: Path, users: list[str], port: int = 0) -> None:
+async def register(
+    served: Served, tmp_path: Path, users: list[str], port: int = 0, transport: str = "u1"
+) -> None:
     await sipp(
         tmp_path, f"register-{users[0]}", f"127.0.0.1:{served.port}", "-sf", str(REGISTER_ONCE),
         "-inf", str(users_file(tmp_path, users)), "-m", str(len(users)), "-r", "50",
-        "-p", str(port),
+        "-p", str(port), "-t", transport,
     )  # fmt: skip
 
 
@@ -167,16 +170,24 @@ async def calls(
 @pytest.fixture
 async def bob(tmp_path: Path, served: Served) -> AsyncIterator[int]:
     """A SIPp uas answering as bob: registered from its port, then listening there."""
+    async with answering(tmp_path, served, "u1") as port:
+        yield port
+
+
+@contextlib.asynccontextmanager
+async def answering(tmp_path: Path, served: Served, transport: str) -> AsyncIterator[int]:
     port = free_port()
-    await register(served, tmp_path, ["bob"], port)
+    await register(served, tmp_path, ["bob"], port, transport)
     proc = await asyncio.create_subprocess_exec(
-        _sipp(), "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+        _sipp(), "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-t", transport, "-nostdin",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=tmp_path,
     )  # fmt: skip
-    await asyncio.sleep(0.3)
-    yield port
-    proc.kill()
-    await proc.wait()
+    try:
+        await asyncio.sleep(0.3)
+        yield port
+    finally:
+        proc.kill()
+        await proc.wait()
 
 
 async def test_registrations_and_calls_cross_the_workers(
@@ -187,6 +198,15 @@ async def test_registrations_and_calls_cross_the_workers(
     await calls(served, tmp_path, "tcp-calls", 20, transport="t1")
     health = served.health()
     assert health["workers"] == 2 and health["status"] == "ok"
+
+
+async def test_a_callee_on_tcp_is_reached_through_the_first_workers_connections(
+    served: Served, tmp_path: Path
+) -> None:
+    """The second worker's INVITEs to a TCP binding, and its ACKs and BYEs, go out on the
+    connection the first worker opens; the callee's answers come back to their owner."""
+    async with answering(tmp_path, served, "t1"):
+        await calls(served, tmp_path, "to-tcp", 20)
 
 
 async def test_a_killed_worker_is_restarted_and_serves_again(
