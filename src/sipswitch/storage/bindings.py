@@ -75,6 +75,16 @@ class BindingRecord:
         """Whole seconds left before expiry (0 when expired)."""
         return max(int(self.expires_at - now + 0.5), 0)
 
+    def __reduce__(self) -> tuple[type[BindingRecord], tuple[Any, ...]]:
+        """Pickled as its constructor's arguments (bindings are copied to every worker):
+        half the work of the dataclass default, which walks ``fields()`` both ways."""
+        return BindingRecord, (
+            self.id, self.aor, self.account_id, self.owner_id, self.contact, self.uri, self.q,
+            self.expires_at, self.call_id, self.cseq, self.source_ip, self.source_port,
+            self.transport, self.local, self.user_agent, self.instance, self.reg_id,
+            self.keepalive, self.created_at, self.updated_at,
+        )  # fmt: skip
+
 
 def _row(record: BindingRecord) -> dict[str, Any]:
     return {

@@ -8,7 +8,7 @@ a REGISTER's updates are applied all together or not at all (§10.3 step 7).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from sipswitch.config import RegistrarSettings, UserAgentRule, parse_user_agent_rule
 from sipswitch.sip.address import Address
@@ -128,8 +128,11 @@ def _stale(binding: BindingRecord, reg: Registration) -> bool:
 
 
 def _contact_text(address: Address) -> str:
+    """The Contact as stored: without its ``expires`` parameter."""
+    if not any(n.lower() == "expires" for n, _ in address.params):
+        return str(address)
     params = tuple((n, v) for n, v in address.params if n.lower() != "expires")
-    return str(replace(address, params=params))
+    return str(Address(address.uri, address.display_name, params))
 
 
 def plan(
@@ -199,7 +202,14 @@ def plan(
             "updated_at": now,
         }
         if existing is not None and index is not None:
-            updated = replace(existing, **fields)  # type: ignore[arg-type]
+            updated = BindingRecord(  # (dataclasses.replace walks fields(): slower)
+                id=existing.id,
+                aor=existing.aor,
+                account_id=existing.account_id,
+                owner_id=existing.owner_id,
+                created_at=existing.created_at,
+                **fields,  # type: ignore[arg-type]
+            )
             result[index] = updated
             refreshed.append(updated)
             own.append(updated.id)
