@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 
 #: allocations between young collections while serving (CPython's default is 700)
-YOUNG_THRESHOLD = 20_000
+YOUNG_THRESHOLD = 60_000
 
 
 def tune_collector(young: int = YOUNG_THRESHOLD) -> None:
