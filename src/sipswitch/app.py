@@ -264,10 +264,18 @@ class Application:
                 "native": NATIVE,
                 "transactions": len(self.layer),
                 "connections": self.transports.connection_count,
-                "workers": self.role.count,
+                "workers": self._workers_serving(),
                 "restarts": 0 if self.workers is None else self.workers.restarts,
             },
         )
+
+    def _workers_serving(self) -> int:
+        """Workers reading their sockets (1 until the others have joined)."""
+        if self.role.count == 1 or not self._go.is_set():
+            return 1
+        if not self.role.primary or self.workers is None:
+            return self.role.count
+        return 1 + self.workers.alive
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:

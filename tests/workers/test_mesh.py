@@ -154,3 +154,16 @@ async def test_a_replacing_dialog_follows_the_call_it_joins(meshes: list[WorkerM
     steering[1].receive(bye, flow)
     await until(lambda: len(delivered[1]) == 3)
     assert delivered[0] == []
+
+
+async def test_posted_frames_arrive_bundled_in_order(meshes: list[WorkerMesh]) -> None:
+    got: list[bytes] = []
+    meshes[1].on(BINDINGS, got.append)
+    big = b"x" * 60_000  # several bundles' worth
+    for n in range(12):
+        meshes[0].post(1, BINDINGS, b"%02d" % n + big)
+    meshes[0].post_all(BINDINGS, b"last")
+    await until(lambda: len(got) == 13)
+    assert [frame[:2] for frame in got[:12]] == [b"%02d" % n for n in range(12)]
+    assert got[-1] == b"last" and all(len(f) == 60_002 for f in got[:12])
+    assert meshes[0].dropped == 0

@@ -41,6 +41,7 @@ DIALPLAN_COUNT = 0x44  # a customer's running dialplans in the sender: (sender, 
 EVENT = 0x45  # a console event for the first worker's subscribers, pickled
 INTEREST = 0x49  # who subscribes on the first worker (EventBus.interest()), pickled
 MOVED = 0x4D  # a Call-ID held by another worker than its hash says: (worker byte, call-id)
+BUNDLE = 0x2A  # frames posted in one loop iteration: (kind, length: 4 bytes, body) each
 ASK = 0x41  # a question for another worker (MeshCalls): (id, asker, name, args), pickled
 ANSWER = 0x61  # one chunk of its answer: (id, chunk index, chunks, ok, bytes), pickled
 
@@ -48,6 +49,9 @@ ANSWER = 0x61  # one chunk of its answer: (id, chunk index, chunks, ok, bytes), 
 _BUFFER = 4 * 1024 * 1024
 #: frames read per readiness callback
 _BATCH = 64
+#: the most bytes of posted frames bundled into one
+_BUNDLE_BYTES = 200_000
+_PART = struct.Struct("!BI")
 _MAX_FRAME = 262_144
 _NO_ID = "-"
 #: Call-IDs remembered as moved to another worker (each an attended transfer)
@@ -106,6 +110,10 @@ class WorkerMesh:
         #: one read buffer, reused (a frame is copied out of it once)
         self._buffer = bytearray(_MAX_FRAME)
         self._view = memoryview(self._buffer)
+        self._posted: dict[int, list[bytes]] = {}
+        self._posted_bytes: dict[int, int] = {}
+        self._flush_due = False
+        self.on(BUNDLE, self._on_bundle)
 
     def on(self, kind: int, handler: Handler) -> None:
         """Call ``handler(body)`` for each frame of ``kind`` received."""
@@ -186,6 +194,64 @@ class WorkerMesh:
         for worker in range(self.role.count):
             if worker != self.role.index:
                 self.send(worker, kind, body)
+
+    def post(self, worker: int, kind: int, body: bytes) -> None:
+        """Send later in this loop iteration, bundled with the other frames posted to
+        ``worker`` meanwhile: one system call each way for a burst, not one per frame."""
+        if self._loop is None:  # not open: dropped and counted
+            self.send(worker, kind, body)
+            return
+        posted = self._posted.get(worker)
+        if posted is None:
+            posted = self._posted[worker] = []
+            self._posted_bytes[worker] = 0
+        frame = _PART.pack(kind, len(body)) + body
+        if self._posted_bytes[worker] + len(frame) > _BUNDLE_BYTES:
+            self._flush_worker(worker)
+            self._posted[worker] = posted = []
+        posted.append(frame)
+        self._posted_bytes[worker] += len(frame)
+        if not self._flush_due:
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
+
+    def post_all(self, kind: int, body: bytes) -> None:
+        """:meth:`post` to every other worker."""
+        for worker in range(self.role.count):
+            if worker != self.role.index:
+                self.post(worker, kind, body)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        for worker in list(self._posted):
+            self._flush_worker(worker)
+        self._posted.clear()
+        self._posted_bytes.clear()
+
+    def _flush_worker(self, worker: int) -> None:
+        frames = self._posted.get(worker)
+        self._posted_bytes[worker] = 0
+        if not frames:
+            return
+        if len(frames) == 1:  # alone: as an ordinary frame
+            self.send(worker, frames[0][0], frames[0][_PART.size :])
+        else:
+            self.send(worker, BUNDLE, b"".join(frames))
+        frames.clear()
+
+    def _on_bundle(self, body: bytes) -> None:
+        handlers = self._handlers
+        at, end = 0, len(body)
+        while at + _PART.size <= end:
+            kind, size = _PART.unpack_from(body, at)
+            at += _PART.size
+            handler = handlers.get(kind)
+            if handler is not None:
+                try:
+                    handler(body[at : at + size])
+                except Exception:
+                    log.exception("mesh: frame kind %r failed", chr(kind))
+            at += size
 
     # -- receiving --------------------------------------------------------------------------
     def _on_accept(self) -> None:
@@ -323,7 +389,7 @@ class Steering:
         if target == self.index:
             self.deliver(data, flow)
         else:
-            self.mesh.send(target, PACKET, encode_flow(flow) + data)
+            self.mesh.post(target, PACKET, encode_flow(flow) + data)
 
     def _from_mesh(self, body: bytes) -> None:
         head, data = _split(body)
@@ -354,7 +420,7 @@ class StreamRelay:
         self.mesh = mesh
 
     def relay(self, data: bytes, to: Flow | Target) -> None:
-        self.mesh.send(0, RELAY, encode_destination(to) + data)
+        self.mesh.post(0, RELAY, encode_destination(to) + data)
 
     def serve(self, send: Callable[[bytes, Flow | Target], None]) -> None:
         """On the first worker: send what the others relay."""

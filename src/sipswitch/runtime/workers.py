@@ -95,7 +95,9 @@ class WorkerProcesses:
             await asyncio.sleep(max(0.0, began + RESTART_INTERVAL - loop.time()))
 
     def terminate(self) -> None:
-        """SIGTERM every worker (each drains its calls); no restarts from now on."""
+        """SIGTERM every worker once (each drains its calls); no restarts from now on."""
+        if self._stopping:
+            return  # a second SIGTERM would make them give up draining
         self._stopping = True
         for process in self._processes.values():
             if process.returncode is None:

@@ -82,7 +82,8 @@ class TransportManager:
     ) -> None:
         """Bind every listener, or none: on a failure the ones bound are closed again.
 
-        With ``reading`` false, UDP listeners hold their datagrams until :meth:`resume`.
+        With ``reading`` false, UDP listeners hold their datagrams and stream listeners do not
+        accept until :meth:`resume`.
         ``relayed``: stream listeners another worker holds (ours to advertise, its to serve).
         """
         if self._started:
@@ -105,9 +106,15 @@ class TransportManager:
         self._running = True
 
     def resume(self) -> None:
-        """Start reading on UDP listeners bound with ``reading`` false."""
+        """Start reading on UDP listeners and accepting on stream listeners bound with
+        ``reading`` false."""
         for endpoint in self._udp:
             endpoint.resume()
+        for _, server in self._servers:
+            if not server.is_serving():
+                task = asyncio.get_running_loop().create_task(server.start_serving())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _listen(
         self,
@@ -146,6 +153,7 @@ class TransportManager:
                 factory,
                 spec.host,
                 spec.port,
+                start_serving=reading,
                 family=socket.AF_INET6 if spec.family_v6 else socket.AF_INET,
                 backlog=_BACKLOG,
                 reuse_address=True,

@@ -82,7 +82,7 @@ class RegistrationServices:
         location = self.location
 
         def replicate(aor: str, changed: list[Binding], removed: list[str]) -> None:
-            mesh.broadcast(BINDINGS, pickle.dumps((aor, changed, removed), protocol=5))
+            mesh.post_all(BINDINGS, pickle.dumps((aor, changed, removed), protocol=5))
 
         def apply(body: bytes) -> None:
             aor, changed, removed = pickle.loads(body)
