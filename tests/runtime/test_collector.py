@@ -12,9 +12,9 @@ def test_tune_raises_the_young_threshold_and_never_lowers_it() -> None:
     try:
         gc.set_threshold(700, 10, 10)
         tune_collector(5_000)
-        assert gc.get_threshold() == (5_000, 10, 10)
-        tune_collector(1_000)
-        assert gc.get_threshold() == (5_000, 10, 10)
+        assert gc.get_threshold() == (5_000, 2, 10)
+        tune_collector(1_000, 3)
+        assert gc.get_threshold() == (5_000, 3, 10)
     finally:
         gc.set_threshold(*saved)
 

@@ -17,13 +17,18 @@ import gc
 
 #: allocations between young collections while serving (CPython's default is 700)
 YOUNG_THRESHOLD = 60_000
+#: young collections between middle-generation ones (CPython's default is 10): what survives
+#: a young collection here is mostly transactions waiting out Timer J, and a middle collection
+#: walks all of them, so fewer at a time keeps each pause short (~50 ms rather than ~130 ms
+#: at 4,000 registrations/s)
+MIDDLE_THRESHOLD = 2
 
 
-def tune_collector(young: int = YOUNG_THRESHOLD) -> None:
-    """Raise the young-generation threshold to ``young`` (never lowers it); idempotent."""
-    first, second, third = gc.get_threshold()
-    if first < young:
-        gc.set_threshold(young, second, third)
+def tune_collector(young: int = YOUNG_THRESHOLD, middle: int = MIDDLE_THRESHOLD) -> None:
+    """Raise the young-generation threshold to ``young`` (never lowers it) and collect the
+    middle generation every ``middle`` young collections; idempotent."""
+    first, _, third = gc.get_threshold()
+    gc.set_threshold(max(first, young), middle, third)
 
 
 def freeze_startup() -> None:
