@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from sipswitch.sip.digest import DigestClient
 from sipswitch.sip.uri import SipUri, parse_sip_uri
 from sipswitch.storage.cdrs import CallDetailRecord
 from tests.server.conftest import RunningSwitch, switch  # noqa: F401 - fixture re-export
+from tests.support.peers import sipp
 from tests.support.sipclient import free_port
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -93,13 +93,6 @@ async def lab(switch: RunningSwitch) -> AsyncIterator[CallLab]:  # noqa: F811
     holder.append(lab)
     yield lab
     await service.close()
-
-
-def sipp() -> str:
-    path = shutil.which("sipp")
-    if path is None:
-        pytest.skip("sipp is not installed (make test installs it)")
-    return path
 
 
 @dataclass

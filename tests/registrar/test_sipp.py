@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
 
 from sipswitch.storage import Scope
 from tests.server.conftest import RunningSwitch
+from tests.support.peers import sipp
 
 from .conftest import start_switch
 from .support import PASSWORD, provision
@@ -29,13 +29,6 @@ def switch_extra() -> dict[str, str]:
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
-def _sipp() -> str:
-    path = shutil.which("sipp")
-    if path is None:
-        pytest.skip("sipp is not installed (make test installs it)")
-    return path
-
-
 def _users(tmp_path: Path, rows: list[tuple[str, str]]) -> Path:
     path = tmp_path / "users.csv"
     auth = "[authentication username={} password={}]"
@@ -50,7 +43,7 @@ async def run_sipp(
 ) -> tuple[int, str]:  # fmt: skip
     errors = tmp_path / f"{scenario}.err"
     proc = await asyncio.create_subprocess_exec(
-        _sipp(), f"127.0.0.1:{port}", "-sf", str(SCENARIOS / f"{scenario}.xml"),
+        sipp(), f"127.0.0.1:{port}", "-sf", str(SCENARIOS / f"{scenario}.xml"),
         "-inf", str(users), "-t", transport, "-i", "127.0.0.1", "-p", "0",
         "-m", str(calls), "-r", str(rate), "-l", "200", "-timeout", f"{int(timeout)}s",
         "-timeout_error", "-nostdin", "-trace_err", "-error_file", str(errors),

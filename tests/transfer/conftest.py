@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from sipswitch.storage import Scope
 from sipswitch.storage.cdrs import CallDetailRecord
 from tests.registrar.support import DOMAIN, provision
 from tests.server.conftest import RunningSwitch, switch  # noqa: F401 - fixture re-export
+from tests.support.peers import sipp
 from tests.support.sipclient import free_port
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -110,13 +110,6 @@ async def xlab(switch: RunningSwitch) -> AsyncIterator[TransferLab]:  # noqa: F8
     holder.append(lab)
     yield lab
     await service.close()
-
-
-def sipp() -> str:
-    path = shutil.which("sipp")
-    if path is None:
-        pytest.skip("sipp is not installed (make test installs it)")
-    return path
 
 
 @dataclass

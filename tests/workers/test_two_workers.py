@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import sys
 import urllib.error
@@ -25,6 +24,7 @@ import pytest
 
 from sipswitch.storage import LOCAL_ALIAS, Scope, Store, upgrade
 from sipswitch.transport.steering import call_id_owner
+from tests.support.peers import sipp as sipp_binary
 from tests.support.sipclient import free_port
 
 pytestmark = pytest.mark.peers
@@ -33,13 +33,6 @@ DOMAIN = "sipswitch.local"
 PASSWORD = "worker-test-pw"
 REGISTER_ONCE = Path(__file__).parents[1] / "registrar" / "scenarios" / "register_once.xml"
 USERS = [f"u{n}" for n in range(30)]
-
-
-def _sipp() -> str:
-    path = shutil.which("sipp")
-    if path is None:
-        pytest.skip("sipp is not installed (make test installs it)")
-    return path
 
 
 @dataclass
@@ -129,7 +122,7 @@ async def sipp(tmp_path: Path, name: str, *args: str, timeout: float = 40) -> st
     """Run SIPp to completion; its exit status must be 0 (every call succeeded)."""
     errors = tmp_path / f"{name}.err"
     proc = await asyncio.create_subprocess_exec(
-        _sipp(), *args, "-i", "127.0.0.1", "-nostdin", "-timeout", f"{int(timeout)}s",
+        sipp_binary(), *args, "-i", "127.0.0.1", "-nostdin", "-timeout", f"{int(timeout)}s",
         "-timeout_error", "-trace_err", "-error_file", str(errors),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
     )  # fmt: skip
@@ -179,7 +172,8 @@ async def answering(tmp_path: Path, served: Served, transport: str) -> AsyncIter
     port = free_port()
     await register(served, tmp_path, ["bob"], port, transport)
     proc = await asyncio.create_subprocess_exec(
-        _sipp(), "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-t", transport, "-nostdin",
+        sipp_binary(), "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-t", transport,
+        "-nostdin",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=tmp_path,
     )  # fmt: skip
     try:

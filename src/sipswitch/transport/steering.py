@@ -21,12 +21,15 @@ _TRIM = b" \t"
 _REPLACES = (b"\r\nReplaces:", b"\r\nreplaces:", b"\r\nREPLACES:")
 
 
-def call_id_of(data: bytes) -> bytes | None:
-    """The Call-ID header value of a raw SIP message (whitespace trimmed), None without one."""
+def _head_end(data: bytes) -> int:
     end = data.find(b"\r\n\r\n")
-    if end < 0:
-        end = len(data)
-    for name in _FAST:
+    return len(data) if end < 0 else end
+
+
+def _first_value(data: bytes, names: tuple[bytes, ...], end: int) -> bytes | None:
+    """The trimmed value of the first header found under one of these exact spellings
+    (each ``CRLF name:``) before ``end``; None when there is none or it is empty."""
+    for name in names:
         at = data.find(name, 0, end)
         if at >= 0:
             start = at + len(name)
@@ -34,7 +37,13 @@ def call_id_of(data: bytes) -> bytes | None:
             value = data[start : stop if stop >= 0 else end].strip(_TRIM)
             if value:
                 return value
-    return _slow_call_id(data[:end])
+    return None
+
+
+def call_id_of(data: bytes) -> bytes | None:
+    """The Call-ID header value of a raw SIP message (whitespace trimmed), None without one."""
+    end = _head_end(data)
+    return _first_value(data, _FAST, end) or _slow_call_id(data[:end])
 
 
 def _slow_call_id(head: bytes) -> bytes | None:
@@ -52,17 +61,8 @@ def replaced_call_id(data: bytes) -> bytes | None:
     """The Call-ID an INVITE's Replaces header names (RFC 3891 §6.1), None without one."""
     if not data.startswith(b"INVITE "):
         return None
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        end = len(data)
-    for name in _REPLACES:
-        at = data.find(name, 0, end)
-        if at >= 0:
-            start = at + len(name)
-            stop = data.find(b"\r\n", start, end + 2)
-            value = data[start : stop if stop >= 0 else end].partition(b";")[0].strip(_TRIM)
-            return value or None
-    return None
+    value = _first_value(data, _REPLACES, _head_end(data))
+    return None if value is None else value.partition(b";")[0].strip(_TRIM) or None
 
 
 def hashed_owner(call_id: bytes, workers: int) -> int:
