@@ -270,11 +270,10 @@ class Application:
         )
 
     def _workers_serving(self) -> int:
-        """Workers reading their sockets (1 until the others have joined)."""
-        if self.role.count == 1 or not self._go.is_set():
+        """Workers reading their sockets, as the first worker sees them (1 until the others
+        have joined)."""
+        if self.workers is None or not self._go.is_set():
             return 1
-        if not self.role.primary or self.workers is None:
-            return self.role.count
         return 1 + self.workers.alive
 
     # -- lifecycle ----------------------------------------------------------------------------

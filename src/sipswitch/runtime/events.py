@@ -371,7 +371,6 @@ class Subscription:
 
 #: who listens on another process's bus: (admins, admins tracing, owners, owners tracing)
 Interest = tuple[bool, bool, frozenset[Owner], frozenset[Owner]]
-NO_INTEREST: Interest = (False, False, frozenset(), frozenset())
 
 
 class EventBus:
@@ -396,7 +395,10 @@ class EventBus:
         self.changed: Callable[[], None] | None = None
         #: sends an event to the bus where the subscriptions are (on the other workers)
         self.forward: Callable[[ConsoleEvent], None] | None = None
-        self._remote: Interest = NO_INTEREST
+        self._remote_admins = False
+        self._remote_owners: frozenset[Owner] = frozenset()
+        self._remote_trace_admins = False
+        self._remote_trace_owners: frozenset[Owner] = frozenset()
 
     def subscribe(
         self,
@@ -448,11 +450,10 @@ class EventBus:
             return True
         if owner is not None and bool(self._by_owner.get(owner)):
             return True
-        return self.forward is not None and self._remote_listening(owner)
+        return self._remote_listening(owner)
 
     def _remote_listening(self, owner: Owner | None) -> bool:
-        admins, _, owners, _ = self._remote
-        return admins or (owner is not None and owner in owners)
+        return self._remote_admins or (owner is not None and owner in self._remote_owners)
 
     def wants_trace(self, owner: Owner | None) -> bool:
         """Is anyone who may see ``owner``'s events listening for the full SIP trace? O(1)."""
@@ -460,14 +461,19 @@ class EventBus:
             return True
         if owner is not None and owner in self._trace_owners:
             return True
-        _, admins, _, owners = self._remote
-        return admins or (owner is not None and owner in owners)
+        return self._remote_trace_admins or (
+            owner is not None and owner in self._remote_trace_owners
+        )
 
     @property
     def tracing(self) -> bool:
         """Is anyone at all listening for the full SIP trace? O(1), for the hot path."""
-        _, admins, _, owners = self._remote
-        return bool(self._trace_admins or self._trace_owners or admins or owners)
+        return bool(
+            self._trace_admins
+            or self._trace_owners
+            or self._remote_trace_admins
+            or self._remote_trace_owners
+        )
 
     # -- across worker processes ----------------------------------------------------------
     def interest(self) -> Interest:
@@ -481,7 +487,12 @@ class EventBus:
 
     def set_remote_interest(self, interest: Interest) -> None:
         """Who listens on the first worker's bus (events for them are forwarded)."""
-        self._remote = interest
+        (
+            self._remote_admins,
+            self._remote_trace_admins,
+            self._remote_owners,
+            self._remote_trace_owners,
+        ) = interest
 
     def _changed(self) -> None:
         if self.changed is not None:

@@ -1,4 +1,4 @@
-"""The worker mesh: Unix datagram sockets between the switch's worker processes.
+"""The worker mesh: Unix socket connections between the switch's worker processes.
 
 With ``sip.workers = N`` every worker listens on the same UDP addresses (SO_REUSEPORT) and the
 kernel spreads datagrams by source address; each message is then handed to the worker that owns
@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sipswitch.transport.base import Flow, Target, TransportSink
-from sipswitch.transport.steering import call_id_of, hashed_owner, replaced_call_id
+from sipswitch.transport.steering import steer
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +207,7 @@ class WorkerMesh:
             self._posted_bytes[worker] = 0
         frame = _PART.pack(kind, len(body)) + body
         if self._posted_bytes[worker] + len(frame) > _BUNDLE_BYTES:
-            self._flush_worker(worker)
-            self._posted[worker] = posted = []
+            self._flush_worker(worker)  # (empties ``posted``)
         posted.append(frame)
         self._posted_bytes[worker] += len(frame)
         if not self._flush_due:
@@ -365,27 +364,11 @@ class Steering:
         mesh.on(PACKET, self._from_mesh)
         mesh.on(MOVED, self._on_moved)
 
-    def owner(self, data: bytes) -> int:
-        call_id = call_id_of(data)
-        if call_id is None:
-            return 0
-        moved = self.moved
-        if moved:
-            found = moved.get(call_id)
-            if found is not None:
-                return found
-        if data.startswith(b"INVITE "):
-            replaced = replaced_call_id(data)
-            if replaced is not None:
-                target = moved.get(replaced)
-                if target is None:
-                    target = hashed_owner(replaced, self.count)
-                self._move(call_id, target)
-                return target
-        return hashed_owner(call_id, self.count)
-
     def receive(self, data: bytes, flow: Flow) -> None:
-        target = self.owner(data)
+        target, moved = steer(data, self.count, self.moved)
+        if moved is not None:
+            self._remember(moved, target)
+            self.mesh.broadcast(MOVED, bytes((target,)) + moved)
         if target == self.index:
             self.deliver(data, flow)
         else:
@@ -394,12 +377,6 @@ class Steering:
     def _from_mesh(self, body: bytes) -> None:
         head, data = _split(body)
         self.deliver(data, decode_flow(head))
-
-    def _move(self, call_id: bytes, worker: int) -> None:
-        if worker == hashed_owner(call_id, self.count):
-            return
-        self._remember(call_id, worker)
-        self.mesh.broadcast(MOVED, bytes((worker,)) + call_id)
 
     def _on_moved(self, body: bytes) -> None:
         self._remember(body[1:], body[0])

@@ -55,6 +55,8 @@ class WorkerProcesses:
         return sum(1 for p in self._processes.values() if p.returncode is None)
 
     def stopping(self) -> bool:
+        """Whether :meth:`terminate` was called (a call, so that a check after an ``await``
+        reads it afresh rather than as narrowed by the one before)."""
         return self._stopping
 
     def start(self) -> None:

@@ -12,13 +12,14 @@ follows it there (:class:`sipswitch.runtime.mesh.Steering` remembers the move).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 #: header spellings found without lower-casing the message (long and compact form, §7.3.3)
 _FAST = (b"\r\nCall-ID:", b"\r\ni:", b"\r\nCall-Id:", b"\r\ncall-id:")
 _NAMES = (b"call-id", b"i")
 _TRIM = b" \t"
 _REPLACES = (b"\r\nReplaces:", b"\r\nreplaces:", b"\r\nREPLACES:")
+_NOTHING_MOVED: Mapping[bytes, int] = {}
 
 
 def _head_end(data: bytes) -> int:
@@ -70,13 +71,33 @@ def hashed_owner(call_id: bytes, workers: int) -> int:
     return zlib.crc32(call_id) % workers if workers > 1 else 0
 
 
-def owner(data: bytes, workers: int) -> int:
-    """The worker (0..workers-1) a raw message belongs to; 0 for one without a Call-ID (the
-    first worker answers what cannot be parsed)."""
+def steer(data: bytes, workers: int, moved: Mapping[bytes, int]) -> tuple[int, bytes | None]:
+    """The worker (0..workers-1) a raw message belongs to, given the Call-IDs ``moved`` to
+    another worker than their hash's; and the Call-ID to record as moved when the message is
+    an INVITE with Replaces joining a call held elsewhere (else None). A message without a
+    Call-ID belongs to the first worker (it answers what cannot be parsed)."""
     if workers <= 1:
-        return 0
-    value = call_id_of(data)
-    return 0 if value is None else hashed_owner(value, workers)
+        return 0, None
+    call_id = call_id_of(data)
+    if call_id is None:
+        return 0, None
+    if moved:
+        found = moved.get(call_id)
+        if found is not None:
+            return found, None
+    own = hashed_owner(call_id, workers)
+    replaced = replaced_call_id(data)
+    if replaced is None:
+        return own, None
+    target = moved.get(replaced) if moved else None
+    if target is None:
+        target = hashed_owner(replaced, workers)
+    return target, (None if target == own else call_id)
+
+
+def owner(data: bytes, workers: int) -> int:
+    """The worker a raw message belongs to when no Call-ID has moved."""
+    return steer(data, workers, _NOTHING_MOVED)[0]
 
 
 def call_id_owner(call_id: str, workers: int) -> int:
