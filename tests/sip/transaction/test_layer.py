@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,12 +14,15 @@ from sipswitch.sip.transaction import (
     CancelReceived,
     RequestReceived,
     ResponseReceived,
+    ServerKey,
+    State,
     StrayAck,
     Timer,
     TimerConfig,
     TransactionLayer,
     TransactionTerminated,
     TransactionTimeout,
+    TransportError,
     format_timer_table,
 )
 from sipswitch.sip.transaction.events import Event
@@ -241,25 +246,81 @@ def test_random_bytes_never_raise(data: bytes) -> None:
     layer.receive_bytes(b"INVITE sip:a@b SIP/2.0\r\n" + data, UAC, "UDP", 0.0)
 
 
-def test_a_completed_non_invite_keeps_only_what_matching_reads() -> None:
-    """Timer J holds the transaction 32 s: its request shrinks to the matching fields, and a
-    retransmission still gets the same final response."""
-    layer = TransactionLayer(TimerConfig(trying=None))
-    register = request("REGISTER", branch="z9hG4bKslim", call_id="slim")
+def _completed_register(layer: TransactionLayer, branch: str, now: float = 0.0) -> ServerKey:
+    register = request("REGISTER", branch=branch, call_id=branch)
     register.add("Authorization", 'Digest username="a", response="0"')
-    layer.receive(register, UAC, "UDP", 0.0)
+    layer.receive(register, UAC, "UDP", now)
     (got,) = layer.pop_events()
     assert isinstance(got, RequestReceived)
-    layer.send_response(make_response(got.request, 200, to_tag="t"), 0.0, tx=got.server_tx)
+    layer.send_response(make_response(got.request, 200, to_tag="t"), now, tx=got.server_tx)
+    return got.server_tx
+
+
+def test_a_completed_non_invite_over_udp_is_a_tombstone_until_timer_j() -> None:
+    """After its final response only the response's bytes are kept: a retransmission gets them
+    again, later responses are discarded, and Timer J ends it as before (§17.2.2)."""
+    layer = TransactionLayer(TimerConfig(trying=None))
+    key = _completed_register(layer, "z9hG4bKslim")
     (first,) = layer.pop_outbound()
-    tx = layer.transaction(got.server_tx)
-    assert tx is not None
-    kept = {"via", "from", "to", "call-id", "cseq"}
-    assert {key for key, _, _ in tx.request.headers} <= kept
-    last = tx.last_message
-    assert isinstance(last, Response) and last.status == 200
-    assert {key for key, _, _ in last.headers} <= kept and last.cseq.method == "REGISTER"
+    assert layer.transaction(key) is None and layer.state(key) is State.COMPLETED
+    assert len(layer) == 1
     layer.receive(request("REGISTER", branch="z9hG4bKslim", call_id="slim"), UAC, "UDP", 1.0)
     assert not layer.pop_events()
     (again,) = layer.pop_outbound()
-    assert again.data == first.data and isinstance(again.message, Response)
+    assert again.data == first.data and again.tx == key
+    assert isinstance(again.message, Response) and again.message.status == 200
+    assert layer.send_response(response(request("REGISTER", branch="z9hG4bKslim"), 500), 2.0) == key
+    assert not layer.pop_outbound()
+    assert layer.next_deadline() == pytest.approx(32.0)
+    layer.handle_timer(31.9)
+    assert not layer.pop_events()
+    layer.handle_timer(32.0)
+    assert layer.pop_events() == [TransactionTerminated(key)]
+    assert len(layer) == 0 and layer.state(key) is None and layer.timer_entries == 0
+    layer.receive(request("REGISTER", branch="z9hG4bKslim", call_id="slim"), UAC, "UDP", 33.0)
+    assert [type(e) for e in layer.pop_events()] == [RequestReceived]  # a new transaction
+
+
+def test_a_tombstone_whose_response_cannot_be_sent_ends_with_a_transport_error() -> None:
+    layer = TransactionLayer(TimerConfig(trying=None))
+    key = _completed_register(layer, "z9hG4bKgone")
+    layer.transport_error(key, 0.1)  # §17.2.4
+    assert layer.pop_events() == [TransportError(key), TransactionTerminated(key)]
+    assert layer.state(key) is None
+    layer.handle_timer(40.0)  # its queue entry is stale now
+    assert not layer.pop_events() and layer.timer_entries == 0
+
+
+def test_tombstones_and_live_timers_fire_in_time_order() -> None:
+    layer = TransactionLayer(TimerConfig(trying=None))
+    early = _completed_register(layer, "z9hG4bKearly", 0.0)
+    invite = request("INVITE", branch="z9hG4bKinv")
+    layer.receive(invite, UAC, "UDP", 1.0)
+    (got,) = layer.pop_events()
+    assert isinstance(got, RequestReceived)
+    layer.send_response(response(invite, 486), 1.0)  # Timer H at 33
+    late = _completed_register(layer, "z9hG4bKlate", 2.0)
+    layer.handle_timer(100.0)
+    assert layer.pop_events() == [
+        TransactionTerminated(early),
+        TransactionTimeout(got.server_tx),
+        TransactionTerminated(got.server_tx),
+        TransactionTerminated(late),
+    ]
+
+
+def test_tombstones_cost_the_cycle_collector_nothing() -> None:
+    """Thousands of transactions waiting out Timer J add no objects for a full collection to
+    traverse: that is what kept a busy registrar's full collections at half a second."""
+    layer = TransactionLayer(TimerConfig(trying=None))
+    _completed_register(layer, "z9hG4bKwarm")
+    layer.pop_outbound()
+    gc.collect()
+    before = len(gc.get_objects())
+    for n in range(2_000):
+        _completed_register(layer, f"z9hG4bK{n}")
+        layer.pop_outbound()
+    gc.collect()
+    gc.collect()  # a tuple is untracked once what it holds is
+    assert len(layer) == 2_001
+    assert len(gc.get_objects()) - before < 100

@@ -25,7 +25,9 @@ from sipswitch.sip.transaction import (
     Machine,
     RequestReceived,
     ResponseReceived,
+    ServerKey,
     State,
+    Timer,
     TimerConfig,
     TransactionLayer,
     TransactionTerminated,
@@ -80,9 +82,35 @@ def make_tx(machine: Machine, transport: str) -> tuple[TransactionLayer, Transac
     return layer, tx
 
 
-def apply(tx: Transaction[Any], inp: Input, now: float) -> None:
-    """Feed ``inp`` straight to the transaction, building the message it needs."""
-    if isinstance(tx, ClientTransaction) and inp in (In.R1XX, In.R2XX, In.R3XX_6XX):
+def retired(layer: TransactionLayer, tx: Transaction[Any]) -> bool:
+    """A completed non-INVITE server over UDP lives on in the layer as a tombstone."""
+    key = tx.key
+    return (
+        isinstance(key, ServerKey)
+        and layer.transaction(key) is None
+        and layer.state(key) is S.COMPLETED
+    )
+
+
+def current(layer: TransactionLayer, tx: Transaction[Any]) -> State:
+    return S.COMPLETED if retired(layer, tx) else tx.state
+
+
+def apply(layer: TransactionLayer, tx: Transaction[Any], inp: Input, now: float) -> None:
+    """Feed ``inp`` straight to the transaction (or its tombstone, through the layer),
+    building the message it needs."""
+    if retired(layer, tx):
+        key = tx.key
+        assert isinstance(key, ServerKey)
+        if inp is In.REQUEST:
+            layer.receive(wire(tx.request), UAC, tx.transport, now)
+        elif inp in (In.TU_1XX, In.TU_2XX, In.TU_3XX_6XX):
+            layer.send_response(response(tx.request, STATUS[inp]), now, tx=key)
+        elif inp is In.TIMER_J:
+            layer.handle_timer(now + 64 * layer.config.t1)
+        elif inp is In.TRANSPORT_ERROR:
+            layer.transport_error(key, now)
+    elif isinstance(tx, ClientTransaction) and inp in (In.R1XX, In.R2XX, In.R3XX_6XX):
         tx.on_response(wire(response(tx.request, STATUS[inp])), now)
     elif isinstance(tx, ServerTransaction) and inp is In.REQUEST:
         tx.on_request(wire(tx.request), now)
@@ -130,8 +158,8 @@ def test_every_state_input_pair(
     layer, tx = make_tx(machine, transport)
     reliable = transport == "TCP"
     for step in path:
-        apply(tx, step, 0.0)
-    state = tx.state
+        apply(layer, tx, step, 0.0)
+    state = current(layer, tx)
     if reliable and state is S.COMPLETED and machine.name != INVITE_SERVER.name:
         assert path  # D/K/J are zero: Completed is left at once over TCP
     layer.pop_outbound()
@@ -141,12 +169,12 @@ def test_every_state_input_pair(
     )
     tr = machine[(state, inp)]
 
-    apply(tx, inp, 1.0)
+    apply(layer, tx, inp, 1.0)
 
     expected = settle(machine, tr.next, tr.start, reliable)
     if state is S.TERMINATED:
         expected = S.TERMINATED
-    assert tx.state is expected, format_table(machine)
+    assert current(layer, tx) is expected, format_table(machine)
     out, events = layer.pop_outbound(), layer.pop_events()
     n_sent = 0
     kinds: list[type] = []
@@ -163,7 +191,7 @@ def test_every_state_input_pair(
             kinds.append(TransactionTimeout)
         elif action is Action.REPORT_ERROR:
             kinds.append(TransportError)
-    if tx.state is S.TERMINATED and state is not S.TERMINATED:
+    if current(layer, tx) is S.TERMINATED and state is not S.TERMINATED:
         kinds.append(TransactionTerminated)
         assert layer.transaction(tx.key) is None
         assert not tx.timers
@@ -171,7 +199,10 @@ def test_every_state_input_pair(
     assert len(out) == n_sent
     if Action.SEND_ACK in tr.actions:
         assert out[0].message.start_line().startswith("ACK ")
-    if tx.state is tr.next and tr.next is not S.TERMINATED:
+    if retired(layer, tx):  # its one timer, J, runs in the layer's tombstone queue
+        assert tr.start == (Timer.J,) or tr.next is state
+        assert layer.next_deadline() is not None
+    elif tx.state is tr.next and tr.next is not S.TERMINATED:
         for timer in tr.cancel:
             assert timer not in tx.timers
         for timer in tr.start:
@@ -195,10 +226,10 @@ def test_every_state_is_reached_by_a_path() -> None:
     for machine in MACHINES:
         reached = set()
         for path in PATHS[machine.name]:
-            _, tx = make_tx(machine, "UDP")
+            layer, tx = make_tx(machine, "UDP")
             for step in path:
-                apply(tx, step, 0.0)
-            reached.add(tx.state)
+                apply(layer, tx, step, 0.0)
+            reached.add(current(layer, tx))
         assert reached == set(machine.states)
 
 
@@ -214,12 +245,12 @@ def test_random_input_sequences_follow_the_table(
     layer, tx = make_tx(machine, transport)
     inputs = data.draw(st.lists(st.sampled_from(machine.inputs), max_size=12))
     for n, inp in enumerate(inputs):
-        before = tx.state
+        before = current(layer, tx)
         tr = machine[(before, inp)]
-        apply(tx, inp, float(n))
+        apply(layer, tx, inp, float(n))
         expected = settle(machine, tr.next, tr.start, transport == "TCP")
-        assert tx.state is expected
+        assert current(layer, tx) is expected
         layer.pop_outbound()
         layer.pop_events()
-    if tx.state is S.TERMINATED:
+    if current(layer, tx) is S.TERMINATED:
         assert len(layer) == 0

@@ -6,13 +6,16 @@ queues what it transmits and emits, and keeps the one timer heap.
 
 from __future__ import annotations
 
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from sipswitch.sip.message import Request, Response
 from sipswitch.sip.transaction.events import Event, TransactionTimeout, TransportError, TxKey
 from sipswitch.sip.transaction.keys import Peer
 from sipswitch.sip.transaction.tables import TIMER_INPUT, Action, Input, Machine, State
 from sipswitch.sip.transaction.timers import RETRANSMIT_TIMERS, Timer, TimerConfig, is_reliable
+
+if TYPE_CHECKING:
+    from sipswitch.sip.transaction.server import ServerTransaction
 
 K = TypeVar("K", bound=TxKey)
 
@@ -32,6 +35,8 @@ class Context(Protocol):
     def disarm(self) -> None: ...
 
     def terminated(self, tx: Transaction[Any]) -> None: ...
+
+    def retire(self, tx: ServerTransaction, data: bytes, now: float) -> None: ...
 
 
 class Transaction(Generic[K]):

@@ -32,6 +32,7 @@ from sipswitch.sip.transaction.events import (
     StrayAck,
     StrayResponse,
     TransactionTerminated,
+    TransportError,
     TxKey,
 )
 from sipswitch.sip.transaction.keys import (
@@ -50,6 +51,12 @@ from sipswitch.sip.transaction.tables import Input, State
 from sipswitch.sip.transaction.timers import Timer, TimerConfig, is_reliable
 
 _COMPACT_MIN = 64
+#: a completed non-INVITE server transaction over UDP, kept only to answer retransmissions
+#: until Timer J fires (§17.2.2): when it ends, the response's bytes, where they go, over
+#: what, whether the TU is told of its end, and its merged-request key. Plain tuples of atomic
+#: values, which the cycle collector stops tracking, so tens of thousands of them waiting out
+#: Timer J cost a full collection next to nothing.
+_Done = tuple[float, bytes, Peer, str, bool, MergeKey | None]
 #: enough to route an answer back (RFC 4475 §3.3.1: even a request missing Call-ID, From and To
 #: should get its 400)
 _ANSWERABLE = ("via", "cseq")
@@ -62,7 +69,12 @@ class TransactionLayer:
         self._config = config or TimerConfig()
         self._clients: dict[ClientKey, ClientTransaction] = {}
         self._servers: dict[ServerKey, ServerTransaction] = {}
-        self._merged: dict[MergeKey, ServerKey] = {}
+        #: a tombstone's entry holds its key as a plain tuple (equal to the ServerKey)
+        self._merged: dict[MergeKey, ServerKey | tuple[Any, ...]] = {}
+        #: keyed by the ServerKey's plain tuple (equal to it, and untracked like the value)
+        self._done: dict[tuple[Any, ...], _Done] = {}
+        #: (when, key) in expiry order: Timer J has one duration, so a FIFO is a timer queue
+        self._done_queue: deque[tuple[float, tuple[Any, ...]]] = deque()
         self._heap: list[tuple[float, int, Transaction[Any], Timer]] = []
         self._tokens = itertools.count(1)
         self._armed = 0
@@ -93,6 +105,30 @@ class TransactionLayer:
         if len(heap) > _COMPACT_MIN and len(heap) > 2 * self._armed:
             self._heap = [e for e in heap if e[2].timers.get(e[3]) == e[1]]
             heapq.heapify(self._heap)
+
+    def retire(self, tx: ServerTransaction, data: bytes, now: float) -> None:
+        """Keep a completed non-INVITE server transaction as a tombstone until Timer J."""
+        key = tx.key
+        if self._servers.get(key) is tx:
+            del self._servers[key]
+        when = now + (self._config.duration(Timer.J, tx.reliable) or 0.0)
+        plain = tuple(key)
+        merge = tx.merge
+        self._done[plain] = (when, data, tx.destination, tx.transport, tx.silent, merge)
+        if merge is not None and self._merged.get(merge) == key:
+            self._merged[merge] = plain
+        self._done_queue.append((when, plain))
+
+    def _forget(self, key: ServerKey, done: _Done, *, error: bool = False) -> None:
+        """A tombstone's Timer J fired, or its response could not be sent (§17.2.4)."""
+        del self._done[key]
+        merge = done[5]
+        if merge is not None and self._merged.get(merge) == key:
+            del self._merged[merge]
+        if not done[4]:
+            if error:
+                self._events.append(TransportError(key))
+            self._events.append(TransactionTerminated(key))
 
     def terminated(self, tx: Transaction[Any]) -> None:
         if isinstance(tx, ClientTransaction):
@@ -161,6 +197,13 @@ class TransactionLayer:
                 via.branch or "", via.sent_by.lower(), "INVITE" if method == "ACK" else method
             )
             tx = self._servers.get(key)
+            if tx is None and method != "ACK":
+                done = self._done.get(key)
+                if done is not None:  # a retransmission: the final response again
+                    data = done[1]
+                    response = parse_message(data)
+                    self._outbound.append(Outbound(data, done[2], done[3], response, key))
+                    return
         else:  # RFC 2543 peer (§17.2.3)
             validate_request(request)
             key = server_key(request)
@@ -261,8 +304,8 @@ class TransactionLayer:
             via = response.top_via
             tx = ServerKey(via.branch or "", via.sent_by.lower(), response.cseq.method)
         server = self._servers.get(tx)
-        if server is None:
-            return None
+        if server is None:  # a completed one discards later responses (§17.2.2)
+            return tx if tx in self._done else None
         server.respond(response, now)
         return tx
 
@@ -299,11 +342,25 @@ class TransactionLayer:
         found = self._clients.get(tx) if isinstance(tx, ClientKey) else self._servers.get(tx)
         if found is not None:
             found.fire(Input.TRANSPORT_ERROR, now)
+        elif isinstance(tx, ServerKey):
+            done = self._done.get(tx)
+            if done is not None:
+                self._forget(tx, done, error=True)
 
     def handle_timer(self, now: float) -> None:
-        """Fire every timer due at ``now``."""
-        while self._heap and self._heap[0][0] <= now:
-            _, token, tx, timer = heapq.heappop(self._heap)
+        """Fire every timer due at ``now``, tombstones' Timer J included, in time order."""
+        queue = self._done_queue
+        while True:
+            heap = self._heap  # a cancelled timer may compact it into a new list
+            if queue and queue[0][0] <= now and (not heap or queue[0][0] <= heap[0][0]):
+                when, plain = queue.popleft()
+                done = self._done.get(plain)
+                if done is not None and done[0] == when:  # else already gone, or a newer one
+                    self._forget(ServerKey(*plain), done)
+                continue
+            if not heap or heap[0][0] > now:
+                return
+            _, token, tx, timer = heapq.heappop(heap)
             if tx.timers.get(timer) != token:
                 continue  # cancelled
             del tx.timers[timer]
@@ -329,22 +386,30 @@ class TransactionLayer:
         heap = self._heap
         while heap and heap[0][2].timers.get(heap[0][3]) != heap[0][1]:
             heapq.heappop(heap)
+        queue = self._done_queue
+        if queue and (not heap or queue[0][0] < heap[0][0]):
+            return queue[0][0]
         return heap[0][0] if heap else None
 
     # -- introspection -----------------------------------------------------------------------
     def transaction(self, key: TxKey) -> Transaction[Any] | None:
+        """The live transaction; None for one kept only as a tombstone (see :meth:`state`)."""
         if isinstance(key, ClientKey):
             return self._clients.get(key)
         return self._servers.get(key)
 
     def state(self, key: TxKey) -> State | None:
         tx = self.transaction(key)
-        return None if tx is None else tx.state
+        if tx is None:
+            return State.COMPLETED if isinstance(key, ServerKey) and key in self._done else None
+        return tx.state
 
     def __len__(self) -> int:
-        return len(self._clients) + len(self._servers)
+        """Transactions, those waiting out Timer J as tombstones included."""
+        return len(self._clients) + len(self._servers) + len(self._done)
 
     @property
     def timer_entries(self) -> int:
-        """Heap entries, stale ones included (to check that memory is released)."""
-        return len(self._heap)
+        """Heap and tombstone queue entries, stale ones included (to check that memory is
+        released)."""
+        return len(self._heap) + len(self._done_queue)

@@ -14,6 +14,7 @@ from sipswitch.sip.transaction.tables import (
     Input,
     State,
 )
+from sipswitch.sip.transaction.timers import Timer
 
 
 def tu_input(status: int) -> Input:
@@ -60,6 +61,20 @@ class ServerTransaction(Transaction[ServerKey]):
         """A response from the TU."""
         self.fire(tu_input(response.status), now, response)
 
+    def _start(self, timer: Timer, now: float) -> None:
+        if (
+            timer is Timer.J
+            and not self.reliable
+            and not self.key.legacy
+            and self._last is not None
+        ):
+            # Completed over UDP, it only answers retransmissions until Timer J: the layer keeps
+            # a tombstone (the response's bytes) instead of the transaction, which ends here
+            self.state = State.TERMINATED
+            self.ctx.retire(self, self._last, now)
+            return
+        super()._start(timer, now)
+
     def matches_legacy(self, request: Request) -> bool:
         """The To-tag part of RFC 2543 matching (§17.2.3): an ACK carries the tag of our
         response, any other request the tag of the request that created the transaction."""
@@ -73,13 +88,6 @@ class ServerTransaction(Transaction[ServerKey]):
         if action is Action.SEND:
             if isinstance(message, Response):
                 self._send(message)
-                if self.machine is NON_INVITE_SERVER and self.state is State.COMPLETED:
-                    # kept only to absorb retransmissions for Timer J (up to 32 s): hold the
-                    # fields matching needs, not the whole request and its parsed views, and
-                    # of the response the bytes resent plus what counting them reads, so live
-                    # transactions cost less memory and less of the collector's time
-                    self.request = _slim(self.request)
-                    self._last_msg = _slim_response(message)
         elif action is Action.PASS_UP:
             if isinstance(message, Request) and not self.silent:
                 self.ctx.emit(RequestReceived(message, self.key, self.source, self.transport))
@@ -93,22 +101,3 @@ class ServerTransaction(Transaction[ServerKey]):
             if stamp is not None:  # §8.2.6.1
                 trying.add("Timestamp", stamp)
             self._send(trying)
-
-
-#: what a completed non-INVITE transaction still reads of its request (§17.2.3 matching)
-_KEPT = frozenset({"via", "from", "to", "call-id", "cseq"})
-
-
-def _slim(request: Request) -> Request:
-    """The request with only the fields matching reads (shared, not copied)."""
-    slim = Request(request.method, request.uri_text, version=request.version)
-    slim.headers = [h for h in request.headers if h[0] in _KEPT]
-    return slim
-
-
-def _slim_response(response: Response) -> Response:
-    """The response's status line and the fields metrics and traces read; its bytes are kept
-    apart (``_last``) and are what a retransmission resends."""
-    slim = Response(response.status, response.reason, version=response.version)
-    slim.headers = [h for h in response.headers if h[0] in _KEPT]
-    return slim
