@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sipswitch.storage._base import Repository, owned, target_owner
@@ -45,6 +47,26 @@ def _record(row: SipAccount, domain: str) -> SipAccountRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+#: the columns of a :meth:`SipAccountRepository.page` row, in :func:`_record`'s field order
+_PAGE_COLUMNS = (
+    SipAccount.id, SipAccount.owner_id, SipAccount.username, Domain.name, SipAccount.ha1_md5,
+    SipAccount.ha1_sha256, SipAccount.in_dialplan, SipAccount.out_dialplan,
+    SipAccount.incoming_only, SipAccount.disabled, SipAccount.admin_disabled,
+    SipAccount.nat_keepalive, SipAccount.ip_acl, SipAccount.allow_refer, SipAccount.created_at,
+    SipAccount.updated_at,
+)  # fmt: skip
+
+
+def _paged_record(row: Any) -> SipAccountRecord:
+    return SipAccountRecord(
+        id=row[0], owner_id=row[1], username=row[2], domain=row[3], ha1_md5=row[4],
+        ha1_sha256=row[5], in_dialplan=row[6], out_dialplan=row[7], incoming_only=row[8],
+        disabled=row[9], admin_disabled=row[10], nat_keepalive=row[11],
+        ip_acl=tuple(row[12].split()), allow_refer=row[13], created_at=row[14],
+        updated_at=row[15],
+    )  # fmt: skip
 
 
 def _dialplan(name: str | None, field: str) -> str | None:
@@ -138,6 +160,40 @@ class SipAccountRepository(Repository):
             if owner_id is not None:
                 stmt = stmt.where(SipAccount.owner_id == owner_id)
             return [_record(found[0], found[1]) for found in (await session.execute(stmt)).all()]
+
+    async def stamp(self, scope: Scope) -> tuple[int, dt.datetime | None, int]:
+        """How many accounts, the latest ``updated_at`` and the highest id: any account added,
+        changed or removed changes it, so a copy can tell cheaply whether it is current."""
+        stmt = select(func.count(), func.max(SipAccount.updated_at), func.max(SipAccount.id))
+        async with self._sessions() as session:
+            count, latest, highest = (
+                await session.execute(owned(stmt, SipAccount.owner_id, scope))
+            ).one()
+            return int(count), latest, int(highest or 0)
+
+    async def page(
+        self,
+        scope: Scope,
+        *,
+        after_id: int = 0,
+        changed_since: dt.datetime | None = None,
+        limit: int = 2000,
+    ) -> Sequence[SipAccountRecord]:
+        """Up to ``limit`` accounts with ids above ``after_id``, in id order (only those updated
+        at or after ``changed_since``, when given): plain rows, not ORM objects, so a caller
+        copying every account reads them in short steps."""
+        stmt = (
+            select(*_PAGE_COLUMNS)
+            .join(Domain, Domain.id == SipAccount.domain_id)
+            .where(SipAccount.id > after_id)
+            .order_by(SipAccount.id)
+            .limit(limit)
+        )
+        if changed_since is not None:
+            stmt = stmt.where(SipAccount.updated_at >= changed_since)
+        async with self._sessions() as session:
+            rows = (await session.execute(owned(stmt, SipAccount.owner_id, scope))).all()
+            return [_paged_record(row) for row in rows]
 
     async def _load(self, session: AsyncSession, scope: Scope, account_id: int) -> SipAccount:
         row = await session.scalar(

@@ -118,7 +118,10 @@ class SipAccount(Base):
     nat_keepalive: Mapped[bool] = mapped_column(Boolean, default=True)
     ip_acl: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # indexed: the registrar's copy of the accounts reads only what changed since it last looked
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UtcDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
 
 class Provider(Base):

@@ -1,12 +1,16 @@
 """The registrar's in-memory copy of SIP account auth data, so no REGISTER waits on storage.
 
-Everything is loaded at start and reloaded every :data:`RELOAD_INTERVAL` (passwords changed with
-the CLI take effect then); an account not in the copy is looked up once in storage and
-remembered, also when missing (for :data:`NEGATIVE_TTL`, so guessing names costs no queries).
+Everything is loaded at start and brought up to date every :data:`RELOAD_INTERVAL` (passwords
+changed with the CLI take effect then): a one-row stamp tells whether any account changed, and
+only the changed ones are read again; a removed account makes the copy be read whole, a page at
+a time, so the event loop never waits on a hundred thousand rows at once. An account not in the
+copy is looked up once in storage and remembered, also when missing (for :data:`NEGATIVE_TTL`,
+so guessing names costs no queries).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -16,6 +20,14 @@ from sipswitch.storage import Scope, SipAccountRecord, Store
 RELOAD_INTERVAL = 30.0
 NEGATIVE_TTL = 10.0
 MAX_NEGATIVE = 50_000
+#: accounts read per query when the copy is read whole
+PAGE = 2000
+#: changes re-read before the last stamp's time: a transaction that committed late, or a clock
+#: a little behind, is still seen (re-reading an unchanged account is harmless)
+OVERLAP = dt.timedelta(seconds=60)
+#: every this many reloads the copy is read whole anyway, bounding how long a change the stamp
+#: missed (one committed late with an older time, nothing changed after it) can go unseen
+FULL_EVERY = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,28 +82,71 @@ class AccountDirectory:
         self.store = store
         self.service_domain = service_domain.lower()
         self._accounts: dict[tuple[str, str], AccountAuth] = {}
+        self._by_id: dict[int, AccountAuth] = {}
         self._aliases: dict[str, str] = {}
         self._missing: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._refer: dict[int, AccountAuth] = {}  # id → accounts with allow_refer
+        self._stamp: tuple[int, dt.datetime | None, int] | None = None
+        self._reloads = 0
+        self.overlap = OVERLAP
 
     def __len__(self) -> int:
-        return len(self._accounts)
+        return len(self._by_id)
 
-    async def reload(self) -> None:
+    async def reload(self) -> int:
+        """Bring the copy up to date; returns how many account rows were read."""
         aliases: dict[str, str] = {"local": self.service_domain}
         for domain in await self.store.domains.list(Scope.system()):
             aliases[domain.name.lower()] = domain.name.lower()
             for alias in domain.aliases:
                 aliases[alias.lower()] = domain.name.lower()
-        accounts = {}
-        refer = {}
-        for record in await self.store.accounts.list(Scope.system()):
-            entry = AccountAuth.of(record)
-            accounts[(entry.username, entry.domain)] = entry
-            if entry.allow_refer:
-                refer[entry.id] = entry
-        self._aliases, self._accounts, self._refer = aliases, accounts, refer
+        self._aliases = aliases
+        accounts = self.store.accounts
+        stamp = await accounts.stamp(Scope.system())
+        last, self._stamp = self._stamp, stamp
+        self._reloads += 1
+        if self._reloads % FULL_EVERY == 0:
+            last = None
+        if last == stamp:
+            return 0
         self._missing.clear()
+        read = 0
+        if last is not None and last[1] is not None:  # what changed since, added ones included
+            after = 0
+            since = last[1] - self.overlap
+            while page := await accounts.page(
+                Scope.system(), after_id=after, changed_since=since, limit=PAGE
+            ):
+                for record in page:
+                    self._put(AccountAuth.of(record))
+                read += len(page)
+                after = page[-1].id
+            if len(self._by_id) == stamp[0]:
+                return read
+        # the first time, or some account was removed: read them all, a page at a time
+        by_id: dict[int, AccountAuth] = {}
+        after = 0
+        while page := await accounts.page(Scope.system(), after_id=after, limit=PAGE):
+            for record in page:
+                by_id[record.id] = AccountAuth.of(record)
+            read += len(page)
+            after = page[-1].id
+        self._by_id = by_id
+        self._accounts = {(entry.username, entry.domain): entry for entry in by_id.values()}
+        self._refer = {entry.id: entry for entry in by_id.values() if entry.allow_refer}
+        return read
+
+    def _put(self, entry: AccountAuth) -> None:
+        """Add or replace one account (by id) in the copy."""
+        old = self._by_id.get(entry.id)
+        if old is not None and (old.username, old.domain) != (entry.username, entry.domain):
+            self._accounts.pop((old.username, old.domain), None)
+        self._by_id[entry.id] = entry
+        self._accounts[(entry.username, entry.domain)] = entry
+        if entry.allow_refer:
+            self._refer[entry.id] = entry
+        else:
+            self._refer.pop(entry.id, None)
 
     def domain(self, host: str) -> str:
         """The canonical domain a To host stands for; our own addresses mean the service
@@ -126,12 +181,8 @@ class AccountDirectory:
                 self._missing.popitem(last=False)
             return None
         entry = AccountAuth.of(record)
+        self._put(entry)
         self._accounts[key] = entry
-        self._accounts[(entry.username, entry.domain)] = entry
-        if entry.allow_refer:
-            self._refer[entry.id] = entry
-        else:
-            self._refer.pop(entry.id, None)
         return entry
 
     def allowing_refer(self) -> list[AccountAuth]:
