@@ -122,3 +122,19 @@ async def test_console_events_of_every_worker_reach_the_first_workers_subscriber
     assert await anext(sub) == event
     sub.close()
     assert not other.listening(5)
+
+
+def test_each_binding_gets_one_keepalive_per_interval_and_a_tick_visits_its_share() -> None:
+    clock = FakeClock()
+    sent: list[Any] = []
+    service = location(clock, send=lambda d, t: sent.append(t.port), keepalive_interval=15)
+    expires = clock.wall() + 600
+    for n in range(300):
+        aor = f"{n}@example.com"
+        service.commit(aor, [dataclasses.replace(binding(n, expires_at=expires), aor=aor)], [])
+    service.commit("0@example.com", [], service.bindings("0@example.com"))  # gone: no more
+    per_tick = [service.keepalive_tick() for _ in range(15)]
+    assert sorted(sent) == [5000 + n for n in range(1, 300)]
+    assert max(per_tick) < 60  # spread over the interval, not all in one second
+    service.keepalive_tick()
+    assert len(sent) == 299 + per_tick[0]  # the next interval starts over

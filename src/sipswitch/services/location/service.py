@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import zlib
 from collections.abc import Callable, Iterable
 
 import structlog
@@ -68,6 +69,9 @@ class LocationService:
         self.send = send
         self.keepalive_interval = max(int(keepalive_interval), 1)
         self._by_aor: dict[str, list[Binding]] = {}
+        #: the AORs whose keep-alives go out in each second of the interval, so a tick visits
+        #: its share of the bindings rather than all of them
+        self._slots: list[set[str]] = [set() for _ in range(self.keepalive_interval)]
         self._count = 0
         self._expiry: list[tuple[float, str, str]] = []  # (expires_at, id, aor), lazy deletion
         self._dirty: dict[str, Binding | None] = {}
@@ -115,8 +119,11 @@ class LocationService:
         self._count += len(new) - len(old)
         if new:
             self._by_aor[key] = new
-        else:
-            self._by_aor.pop(key, None)
+            if not old:
+                self._slot(key).add(key)
+        elif old:
+            del self._by_aor[key]
+            self._slot(key).discard(key)
         kept = {b.id: b for b in old}
         changed = [b for b in new if kept.get(b.id) is not b]
         for binding in changed:
@@ -143,7 +150,10 @@ class LocationService:
                 self._dirty[record.id] = None
                 continue
             key = record.aor.lower()
-            present = self._by_aor.setdefault(key, [])
+            present = self._by_aor.get(key)
+            if present is None:
+                present = self._by_aor[key] = []
+                self._slot(key).add(key)
             if any(b.id == record.id for b in present):
                 continue  # a newer copy came from another worker while we were loading
             present.append(record)
@@ -248,20 +258,22 @@ class LocationService:
             self.sweep(self.clock.wall())
 
     # -- NAT keep-alives ----------------------------------------------------------------------
+    def _slot(self, key: str) -> set[str]:
+        return self._slots[zlib.crc32(key.encode()) % self.keepalive_interval]
+
     def keepalive_tick(self) -> int:
-        """Send this second's share of keep-alives: each binding once per interval, spread
-        evenly over it. Returns how many were sent."""
+        """Send this second's share of keep-alives: each binding once per interval, the AORs
+        spread evenly over it. Returns how many were sent."""
         if self.send is None or not self.primary:
             return 0
-        slot = self._tick % self.keepalive_interval
+        slot = self._slots[self._tick % self.keepalive_interval]
         self._tick += 1
         now = self.clock.wall()
         sent = 0
-        for items in self._by_aor.values():
-            for b in items:
+        by_aor = self._by_aor
+        for key in slot:
+            for b in by_aor[key]:
                 if not b.keepalive or b.expires_at <= now:
-                    continue
-                if hash(b.id) % self.keepalive_interval != slot:
                     continue
                 data = KEEPALIVE_UDP if b.transport == "udp" else KEEPALIVE_STREAM
                 self.send(data, b.target)
