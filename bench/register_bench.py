@@ -38,7 +38,7 @@ from bench.common import (
     write_users,
 )
 
-RATES = (500, 1000, 2000, 4000, 6000)
+RATES = (1000, 2000, 3000, 4000, 4500, 5000, 5500, 6000)
 QUICK_RATES = (1000, 3000, 6000)
 
 
