@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sipswitch.storage._base import Repository, owned, target_owner
@@ -28,7 +28,8 @@ class Unset(enum.Enum):
 UNSET = Unset.UNSET
 
 
-def _record(row: SipAccount, domain: str) -> SipAccountRecord:
+def _record(row: SipAccount | Row[*tuple[Any, ...]], domain: str) -> SipAccountRecord:
+    """The record of an ORM row, or of a plain row of the table's columns."""
     return SipAccountRecord(
         id=row.id,
         owner_id=row.owner_id,
@@ -47,26 +48,6 @@ def _record(row: SipAccount, domain: str) -> SipAccountRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
-
-
-#: the columns of a :meth:`SipAccountRepository.page` row, in :func:`_record`'s field order
-_PAGE_COLUMNS = (
-    SipAccount.id, SipAccount.owner_id, SipAccount.username, Domain.name, SipAccount.ha1_md5,
-    SipAccount.ha1_sha256, SipAccount.in_dialplan, SipAccount.out_dialplan,
-    SipAccount.incoming_only, SipAccount.disabled, SipAccount.admin_disabled,
-    SipAccount.nat_keepalive, SipAccount.ip_acl, SipAccount.allow_refer, SipAccount.created_at,
-    SipAccount.updated_at,
-)  # fmt: skip
-
-
-def _paged_record(row: Any) -> SipAccountRecord:
-    return SipAccountRecord(
-        id=row[0], owner_id=row[1], username=row[2], domain=row[3], ha1_md5=row[4],
-        ha1_sha256=row[5], in_dialplan=row[6], out_dialplan=row[7], incoming_only=row[8],
-        disabled=row[9], admin_disabled=row[10], nat_keepalive=row[11],
-        ip_acl=tuple(row[12].split()), allow_refer=row[13], created_at=row[14],
-        updated_at=row[15],
-    )  # fmt: skip
 
 
 def _dialplan(name: str | None, field: str) -> str | None:
@@ -182,8 +163,9 @@ class SipAccountRepository(Repository):
         """Up to ``limit`` accounts with ids above ``after_id``, in id order (only those updated
         at or after ``changed_since``, when given): plain rows, not ORM objects, so a caller
         copying every account reads them in short steps."""
+        columns = cast(Table, SipAccount.__table__).c
         stmt = (
-            select(*_PAGE_COLUMNS)
+            select(*columns, Domain.name.label("domain_name"))
             .join(Domain, Domain.id == SipAccount.domain_id)
             .where(SipAccount.id > after_id)
             .order_by(SipAccount.id)
@@ -193,7 +175,7 @@ class SipAccountRepository(Repository):
             stmt = stmt.where(SipAccount.updated_at >= changed_since)
         async with self._sessions() as session:
             rows = (await session.execute(owned(stmt, SipAccount.owner_id, scope))).all()
-            return [_paged_record(row) for row in rows]
+            return [_record(row, row.domain_name) for row in rows]
 
     async def _load(self, session: AsyncSession, scope: Scope, account_id: int) -> SipAccount:
         row = await session.scalar(

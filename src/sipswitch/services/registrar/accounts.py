@@ -101,8 +101,7 @@ class AccountDirectory:
             for alias in domain.aliases:
                 aliases[alias.lower()] = domain.name.lower()
         self._aliases = aliases
-        accounts = self.store.accounts
-        stamp = await accounts.stamp(Scope.system())
+        stamp = await self.store.accounts.stamp(Scope.system())
         last, self._stamp = self._stamp, stamp
         self._reloads += 1
         if self._reloads % FULL_EVERY == 0:
@@ -112,29 +111,30 @@ class AccountDirectory:
         self._missing.clear()
         read = 0
         if last is not None and last[1] is not None:  # what changed since, added ones included
-            after = 0
-            since = last[1] - self.overlap
-            while page := await accounts.page(
-                Scope.system(), after_id=after, changed_since=since, limit=PAGE
-            ):
-                for record in page:
-                    self._put(AccountAuth.of(record))
-                read += len(page)
-                after = page[-1].id
+            changed = await self._read(last[1] - self.overlap)
+            for entry in changed:
+                self._put(entry)
+            read = len(changed)
             if len(self._by_id) == stamp[0]:
                 return read
-        # the first time, or some account was removed: read them all, a page at a time
-        by_id: dict[int, AccountAuth] = {}
+        # the first time, or some account was removed: read them all
+        everything = await self._read(None)
+        self._by_id = {entry.id: entry for entry in everything}
+        self._accounts = {(entry.username, entry.domain): entry for entry in everything}
+        self._refer = {entry.id: entry for entry in everything if entry.allow_refer}
+        return read + len(everything)
+
+    async def _read(self, changed_since: dt.datetime | None) -> list[AccountAuth]:
+        """Every account (updated at or after ``changed_since``, when given), read
+        :data:`PAGE` rows per query so the event loop runs between them."""
+        found: list[AccountAuth] = []
         after = 0
-        while page := await accounts.page(Scope.system(), after_id=after, limit=PAGE):
-            for record in page:
-                by_id[record.id] = AccountAuth.of(record)
-            read += len(page)
+        while page := await self.store.accounts.page(
+            Scope.system(), after_id=after, changed_since=changed_since, limit=PAGE
+        ):
+            found.extend(AccountAuth.of(record) for record in page)
             after = page[-1].id
-        self._by_id = by_id
-        self._accounts = {(entry.username, entry.domain): entry for entry in by_id.values()}
-        self._refer = {entry.id: entry for entry in by_id.values() if entry.allow_refer}
-        return read
+        return found
 
     def _put(self, entry: AccountAuth) -> None:
         """Add or replace one account (by id) in the copy."""
